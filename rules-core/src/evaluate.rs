@@ -1,0 +1,427 @@
+//! Prioritization and assignment of a ticket after a change (create or update).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::matcher::{Hit, utf16_offset};
+use crate::model::{Priority, PrioritySource, Ticket, User};
+use crate::ruleset::{RuleSet, TextField};
+use crate::trace::{ConditionCheck, RuleKind, TraceEntry, quoted_list};
+
+/// How prioritization came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[serde(rename_all = "snake_case")]
+pub enum PrioritizationOutcome {
+    /// The ticket had no priority; the winning rule set it.
+    SetByRule,
+    /// The ticket had no priority and no rule matched; the rule set's default applies.
+    Default,
+    /// A rule raised the priority.
+    Raised,
+    /// A rule that opts into lowering lowered it.
+    Lowered,
+    /// The priority stays as it was.
+    Kept,
+}
+
+/// A keyword occurrence that made a rule match, for highlighting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+pub struct KeywordMatch {
+    /// The rule.
+    pub rule: String,
+    /// The keyword as written in the rule.
+    pub keyword: String,
+    /// Where it was found.
+    pub field: TextField,
+    /// Start offset in UTF-16 code units (JavaScript `String.slice`).
+    pub start: usize,
+    /// End offset in UTF-16 code units.
+    pub end: usize,
+    /// Start offset in UTF-8 bytes.
+    pub start_byte: usize,
+    /// End offset in UTF-8 bytes.
+    pub end_byte: usize,
+}
+
+/// The prioritization decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+pub struct PrioritizationDecision {
+    /// The ticket's priority after automation.
+    pub priority: Priority,
+    /// Who the resulting priority is attributed to.
+    pub priority_source: PrioritySource,
+    /// The priority before.
+    pub previous: Option<Priority>,
+    /// Whether the priority differs from `previous`.
+    pub changed: bool,
+    /// What happened.
+    pub outcome: PrioritizationOutcome,
+    /// The rule that decided, if one did (the highest-priority match; the first written on ties).
+    pub rule: Option<String>,
+    /// Every keyword occurrence of every matching rule.
+    pub matches: Vec<KeywordMatch>,
+    /// One sentence for people.
+    pub reason: String,
+}
+
+/// How assignment came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[serde(rename_all = "snake_case")]
+pub enum AssignmentOutcome {
+    /// Assigned to the next eligible member of the role.
+    Assigned,
+    /// The ticket already has an assignee; nothing changes.
+    AlreadyAssigned,
+    /// No rule routes this category.
+    NoRule,
+    /// A rule matched but nobody in the role is eligible; the ticket stays unassigned.
+    NobodyEligible,
+    /// The host must obtain the role's round-robin counter (e.g. Redis `INCR`) and call again
+    /// with it in `counters`.
+    NeedsCounter,
+}
+
+/// Why a member of the role was passed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// Marked unavailable.
+    Unavailable,
+    /// At or over their open-ticket cap.
+    AtCapacity,
+}
+
+/// A member of the role who was passed over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+pub struct SkippedUser {
+    /// User id.
+    pub user: String,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// The assignment decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+pub struct AssignmentDecision {
+    /// What happened.
+    pub outcome: AssignmentOutcome,
+    /// The routing rule, if one matched.
+    pub rule: Option<String>,
+    /// The team role, if a rule matched.
+    pub role: Option<String>,
+    /// The assignee after automation.
+    pub assignee: Option<String>,
+    /// The counter value used (as returned by the host's `INCR`: 1 for the first ticket).
+    pub counter: Option<u64>,
+    /// Eligible members in round-robin order (by id).
+    pub eligible: Vec<String>,
+    /// Members passed over, by id.
+    pub skipped: Vec<SkippedUser>,
+    /// One sentence for people.
+    pub reason: String,
+}
+
+/// Prioritizes a ticket. Pure: the same rule set and ticket always give the same decision.
+pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>) -> PrioritizationDecision {
+    let mut hits: Vec<Hit> = Vec::new();
+    rules.matcher.find(TextField::Title, &ticket.title, &mut hits);
+    rules.matcher.find(TextField::Description, &ticket.description, &mut hits);
+
+    let mut winner: Option<(usize, Priority)> = None;
+    let mut matches = Vec::new();
+    for (index, rule) in rules.prioritization.iter().enumerate() {
+        let rule_hits: Vec<&Hit> = hits.iter().filter(|h| h.rule == index && rule.fields.contains(&h.field)).collect();
+        let mut conditions = Vec::with_capacity(3);
+        let fields = quoted_list(rule.fields.iter().map(|f| f.as_str()));
+        let saw = match rule_hits.first() {
+            Some(h) => {
+                let text = field_text(ticket, h.field);
+                format!(
+                    "`{}` in {} at {}..{}",
+                    text.get(h.start_byte..h.end_byte).unwrap_or_default(),
+                    h.field.as_str(),
+                    h.start_byte,
+                    h.end_byte
+                )
+            }
+            None => format!("none of them in {fields}"),
+        };
+        let mode = match rule.match_mode {
+            crate::ruleset::MatchMode::Word => "whole word",
+            crate::ruleset::MatchMode::Substring => "substring",
+        };
+        conditions.push(ConditionCheck::new(
+            "keywords",
+            !rule_hits.is_empty(),
+            format!("any of {} ({mode}) in {fields}", quoted_list(rule.keywords.iter().map(String::as_str))),
+            saw,
+        ));
+        if !rule.categories.is_empty() {
+            conditions.push(ConditionCheck::new(
+                "category",
+                rule.categories.contains(&ticket.category),
+                format!("one of {}", quoted_list(rule.categories.iter().map(String::as_str))),
+                format!("`{}`", ticket.category),
+            ));
+        }
+        if !rule.requesters.is_empty() {
+            conditions.push(ConditionCheck::new(
+                "requester",
+                rule.requesters.contains(&ticket.requester),
+                format!("one of {}", quoted_list(rule.requesters.iter().map(String::as_str))),
+                format!("`{}`", ticket.requester),
+            ));
+        }
+        let mut entry = TraceEntry::new(RuleKind::Prioritization, &rule.id, conditions);
+        if entry.matched {
+            entry.note = Some(format!("would set {}", rule.priority.as_str()));
+            // INVARIANT: strictly greater, so on equal priorities the first rule written wins.
+            if winner.is_none_or(|(_, p)| rule.priority > p) {
+                winner = Some((index, rule.priority));
+            }
+            for h in rule_hits {
+                let text = field_text(ticket, h.field);
+                matches.push(KeywordMatch {
+                    rule: rule.id.clone(),
+                    keyword: rule.keywords.get(h.keyword_index).cloned().unwrap_or_default(),
+                    field: h.field,
+                    start: utf16_offset(text, h.start_byte),
+                    end: utf16_offset(text, h.end_byte),
+                    start_byte: h.start_byte,
+                    end_byte: h.end_byte,
+                });
+            }
+        }
+        trace.push(entry);
+    }
+
+    let winning_rule = winner.and_then(|(i, _)| rules.prioritization.get(i));
+    let previous = ticket.priority;
+    let (priority, outcome, rule, reason) = match (previous, winning_rule) {
+        (None, None) => (
+            rules.default_priority,
+            PrioritizationOutcome::Default,
+            None,
+            format!("no rule matched; the default priority {} applies", rules.default_priority.as_str()),
+        ),
+        (None, Some(w)) => (
+            w.priority,
+            PrioritizationOutcome::SetByRule,
+            Some(w.id.clone()),
+            format!("rule `{}` set {}", w.id, w.priority.as_str()),
+        ),
+        (Some(p), None) => (p, PrioritizationOutcome::Kept, None, format!("no rule matched; {} stays", p.as_str())),
+        (Some(p), Some(w)) if w.priority > p => (
+            w.priority,
+            PrioritizationOutcome::Raised,
+            Some(w.id.clone()),
+            format!("rule `{}` raised {} to {}", w.id, p.as_str(), w.priority.as_str()),
+        ),
+        (Some(p), Some(w)) if w.priority < p && w.may_lower => (
+            w.priority,
+            PrioritizationOutcome::Lowered,
+            Some(w.id.clone()),
+            format!("rule `{}` lowered {} to {} (it may lower)", w.id, p.as_str(), w.priority.as_str()),
+        ),
+        (Some(p), Some(w)) if w.priority < p => {
+            let by = match ticket.priority_source {
+                PrioritySource::Person => "a person",
+                PrioritySource::Automation => "automation",
+            };
+            (
+                p,
+                PrioritizationOutcome::Kept,
+                Some(w.id.clone()),
+                format!(
+                    "rule `{}` would set {}, but automation never lowers the {} set by {by}",
+                    w.id,
+                    w.priority.as_str(),
+                    p.as_str()
+                ),
+            )
+        }
+        (Some(p), Some(w)) => {
+            (p, PrioritizationOutcome::Kept, Some(w.id.clone()), format!("rule `{}` agrees with {}", w.id, p.as_str()))
+        }
+    };
+    let priority_source = match outcome {
+        PrioritizationOutcome::Kept => ticket.priority_source,
+        _ => PrioritySource::Automation,
+    };
+    PrioritizationDecision {
+        priority,
+        priority_source,
+        previous,
+        changed: previous != Some(priority),
+        outcome,
+        rule,
+        matches,
+        reason,
+    }
+}
+
+fn field_text(ticket: &Ticket, field: TextField) -> &str {
+    match field {
+        TextField::Title => &ticket.title,
+        TextField::Description => &ticket.description,
+    }
+}
+
+/// Members of `role` in round-robin order: sorted by id.
+pub(crate) fn members_of<'a>(users: &'a [User], role: &str) -> Vec<&'a User> {
+    let mut members: Vec<&User> = users.iter().filter(|u| u.roles.iter().any(|r| r == role)).collect();
+    // INVARIANT: round-robin and escalation depend on this order being total and stable.
+    members.sort_by(|a, b| a.id.cmp(&b.id));
+    members.dedup_by(|a, b| a.id == b.id);
+    members
+}
+
+/// Why a user cannot take a ticket now, if they cannot.
+pub(crate) fn ineligibility(user: &User) -> Option<SkipReason> {
+    if !user.available {
+        Some(SkipReason::Unavailable)
+    } else if user.max_open_tickets.is_some_and(|cap| user.open_tickets >= cap) {
+        Some(SkipReason::AtCapacity)
+    } else {
+        None
+    }
+}
+
+/// Assigns a ticket round-robin. `counters` holds, per role, the value the host's atomic
+/// counter returned for this ticket.
+pub fn assign(
+    rules: &RuleSet,
+    ticket: &Ticket,
+    users: &[User],
+    counters: &BTreeMap<String, u64>,
+    trace: &mut Vec<TraceEntry>,
+) -> AssignmentDecision {
+    let mut chosen = None;
+    for rule in &rules.assignment {
+        let matched = rule.category == ticket.category;
+        let mut entry = TraceEntry::new(
+            RuleKind::Assignment,
+            &rule.id,
+            vec![ConditionCheck::new(
+                "category",
+                matched,
+                format!("`{}`", rule.category),
+                format!("`{}`", ticket.category),
+            )],
+        );
+        if matched {
+            entry.note = Some(format!("routes to role `{}`", rule.role));
+            chosen = chosen.or(Some(rule));
+        }
+        trace.push(entry);
+    }
+    let mut decision = AssignmentDecision {
+        outcome: AssignmentOutcome::NoRule,
+        rule: chosen.map(|r| r.id.clone()),
+        role: chosen.map(|r| r.role.clone()),
+        assignee: ticket.assignee.clone(),
+        counter: None,
+        eligible: Vec::new(),
+        skipped: Vec::new(),
+        reason: format!("no rule routes category `{}`", ticket.category),
+    };
+    if let Some(assignee) = &ticket.assignee {
+        decision.outcome = AssignmentOutcome::AlreadyAssigned;
+        decision.reason = format!("already assigned to `{assignee}`");
+        return decision;
+    }
+    let Some(rule) = chosen else { return decision };
+
+    for user in members_of(users, &rule.role) {
+        match ineligibility(user) {
+            Some(reason) => decision.skipped.push(SkippedUser { user: user.id.clone(), reason }),
+            None => decision.eligible.push(user.id.clone()),
+        }
+    }
+    if decision.eligible.is_empty() {
+        decision.outcome = AssignmentOutcome::NobodyEligible;
+        decision.reason = if decision.skipped.is_empty() {
+            format!("role `{}` has no members; the ticket stays unassigned", rule.role)
+        } else {
+            format!("every member of role `{}` is unavailable or at capacity; the ticket stays unassigned", rule.role)
+        };
+        return decision;
+    }
+    let Some(&counter) = counters.get(&rule.role) else {
+        decision.outcome = AssignmentOutcome::NeedsCounter;
+        decision.reason = format!("needs the round-robin counter of role `{}`", rule.role);
+        return decision;
+    };
+    // The counter is 1-based (the first INCR returns 1); slot = (counter - 1) mod eligible.
+    let slots = u64::try_from(decision.eligible.len()).unwrap_or(u64::MAX).max(1);
+    let slot = usize::try_from(counter.saturating_sub(1).checked_rem(slots).unwrap_or(0)).unwrap_or(0);
+    let assignee = decision.eligible.get(slot).cloned();
+    decision.counter = Some(counter);
+    decision.outcome = AssignmentOutcome::Assigned;
+    decision.reason = format!(
+        "counter {counter} of role `{}` picks slot {slot} of {} eligible: `{}`",
+        rule.role,
+        decision.eligible.len(),
+        assignee.as_deref().unwrap_or_default()
+    );
+    decision.assignee = assignee;
+    decision
+}
+
+/// Everything automation decides about a ticket after a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+pub struct Evaluation {
+    /// The rule set version that decided.
+    pub rule_set_version: u64,
+    /// Priority.
+    pub prioritization: PrioritizationDecision,
+    /// Assignee.
+    pub assignment: AssignmentDecision,
+    /// SLA clocks of the resulting ticket at `now`, when a target applies.
+    pub sla: Option<crate::sla::SlaStatus>,
+    /// Escalations that will become due if nothing changes, earliest first.
+    pub escalations: Vec<crate::escalate::Escalation>,
+    /// When the host should look at the ticket again.
+    pub next_wake_up: Option<crate::sla::WakeUp>,
+    /// Every prioritization and assignment rule considered.
+    pub trace: Vec<TraceEntry>,
+}
+
+/// Prioritizes and assigns a ticket after a change, and reads what follows from the result:
+/// SLA clocks, the escalation timeline and the next wake-up.
+pub fn evaluate(
+    rules: &RuleSet,
+    ticket: &Ticket,
+    users: &[User],
+    counters: &BTreeMap<String, u64>,
+    now: crate::model::Millis,
+) -> Evaluation {
+    let mut trace = Vec::new();
+    let prioritization = prioritize(rules, ticket, &mut trace);
+    let assignment = assign(rules, ticket, users, counters, &mut trace);
+    let mut after = ticket.clone();
+    after.priority = Some(prioritization.priority);
+    after.priority_source = prioritization.priority_source;
+    after.assignee.clone_from(&assignment.assignee);
+    let mut escalations = crate::escalate::pending(rules, &after, users, now, None);
+    escalations.sort_by_key(|e| e.due_at);
+    Evaluation {
+        rule_set_version: rules.version,
+        sla: crate::sla::status(rules, &after, now),
+        next_wake_up: crate::sla::next_wake_up(rules, &after, users, now),
+        escalations,
+        prioritization,
+        assignment,
+        trace,
+    }
+}

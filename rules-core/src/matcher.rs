@@ -1,0 +1,208 @@
+//! Keyword matching: every keyword of every prioritization rule compiled into one Aho-Corasick
+//! automaton over case-folded text, with whole-word checks done on each hit.
+
+use std::borrow::Cow;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use caseless::Caseless;
+
+use crate::ruleset::{MatchMode, TextField};
+
+/// At most this many hits are recorded per rule and field (the first ones); enough to
+/// highlight, bounded for hostile text.
+pub const MAX_HITS_PER_RULE_FIELD: usize = 16;
+
+/// One keyword of one rule, as handed to [`KeywordMatcher::new`].
+#[derive(Debug, Clone)]
+pub(crate) struct KeywordPattern {
+    pub rule: usize,
+    pub keyword_index: usize,
+    pub keyword: String,
+    pub mode: MatchMode,
+}
+
+#[derive(Debug, Clone)]
+struct Occurrence {
+    rule: usize,
+    keyword_index: usize,
+    mode: MatchMode,
+}
+
+#[derive(Debug, Clone)]
+struct PatternInfo {
+    /// Whether the folded keyword begins / ends with a word character; only then does a whole-
+    /// word match need a boundary on that side (so `c++` or `.net` still match sensibly).
+    word_start: bool,
+    word_end: bool,
+    occurrences: Vec<Occurrence>,
+}
+
+/// A keyword found in a ticket's text. Offsets refer to the original (unfolded) text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hit {
+    pub rule: usize,
+    pub keyword_index: usize,
+    pub field: TextField,
+    pub start_byte: usize,
+    pub end_byte: usize,
+}
+
+/// The compiled keyword automaton of a rule set.
+#[derive(Debug, Clone)]
+pub(crate) struct KeywordMatcher {
+    automaton: Option<AhoCorasick>,
+    patterns: Vec<PatternInfo>,
+    rules: usize,
+}
+
+impl KeywordMatcher {
+    pub(crate) fn new(patterns: &[KeywordPattern]) -> Result<Self, aho_corasick::BuildError> {
+        let mut folded: Vec<String> = Vec::new();
+        let mut infos: Vec<PatternInfo> = Vec::new();
+        let mut rules = 0;
+        for p in patterns {
+            rules = rules.max(p.rule.saturating_add(1));
+            let f = fold(&p.keyword).text.into_owned();
+            let occurrence = Occurrence { rule: p.rule, keyword_index: p.keyword_index, mode: p.mode };
+            if let Some(i) = folded.iter().position(|existing| *existing == f) {
+                if let Some(info) = infos.get_mut(i) {
+                    info.occurrences.push(occurrence);
+                }
+                continue;
+            }
+            infos.push(PatternInfo {
+                word_start: f.chars().next().is_some_and(is_word_char),
+                word_end: f.chars().next_back().is_some_and(is_word_char),
+                occurrences: vec![occurrence],
+            });
+            folded.push(f);
+        }
+        let automaton = if folded.is_empty() {
+            None
+        } else {
+            Some(AhoCorasick::builder().match_kind(MatchKind::Standard).build(&folded)?)
+        };
+        Ok(Self { automaton, patterns: infos, rules })
+    }
+
+    /// Appends the hits of every rule in `text` to `out`.
+    pub(crate) fn find(&self, field: TextField, text: &str, out: &mut Vec<Hit>) {
+        let Some(automaton) = &self.automaton else { return };
+        if text.is_empty() {
+            return;
+        }
+        let folded = fold(text);
+        let haystack: &str = &folded.text;
+        let mut counts = vec![0usize; self.rules];
+        for m in automaton.find_overlapping_iter(haystack) {
+            let Some(info) = self.patterns.get(m.pattern().as_usize()) else { continue };
+            let bounded = (!info.word_start
+                || !haystack.get(..m.start()).and_then(|s| s.chars().next_back()).is_some_and(is_word_char))
+                && (!info.word_end
+                    || !haystack.get(m.end()..).and_then(|s| s.chars().next()).is_some_and(is_word_char));
+            for o in &info.occurrences {
+                if o.mode == MatchMode::Word && !bounded {
+                    continue;
+                }
+                let Some(count) = counts.get_mut(o.rule) else { continue };
+                if *count >= MAX_HITS_PER_RULE_FIELD {
+                    continue;
+                }
+                *count = count.saturating_add(1);
+                let (start_byte, end_byte) = folded.original_span(text, m.start(), m.end());
+                out.push(Hit { rule: o.rule, keyword_index: o.keyword_index, field, start_byte, end_byte });
+            }
+        }
+    }
+}
+
+/// A word character: a letter or digit of any script, or `_`.
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Case-folded text plus, when folding changed lengths, the original byte offset of every
+/// folded byte.
+struct Folded<'a> {
+    text: Cow<'a, str>,
+    origin: Option<Vec<u32>>,
+}
+
+impl Folded<'_> {
+    /// Maps a folded span back to the original text, widened to whole original characters.
+    fn original_span(&self, original: &str, start: usize, end: usize) -> (usize, usize) {
+        let Some(origin) = &self.origin else { return (start, end) };
+        let at = |i: usize| origin.get(i).map_or(original.len(), |&o| o as usize);
+        let first = at(start);
+        let last = at(end.saturating_sub(1));
+        let last_len = original.get(last..).and_then(|s| s.chars().next()).map_or(0, char::len_utf8);
+        (first, last.saturating_add(last_len))
+    }
+}
+
+/// Unicode default case folding (ASCII fast path keeps offsets identical).
+fn fold(text: &str) -> Folded<'_> {
+    if text.is_ascii() {
+        let text = if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(text.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(text)
+        };
+        return Folded { text, origin: None };
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        for f in std::iter::once(c).default_case_fold() {
+            out.push(f);
+            origin.extend(std::iter::repeat_n(i, f.len_utf8()));
+        }
+    }
+    Folded { text: Cow::Owned(out), origin: Some(origin) }
+}
+
+/// Counts UTF-16 code units in `text[..byte]`: JavaScript string offsets for the browser.
+pub(crate) fn utf16_offset(text: &str, byte: usize) -> usize {
+    text.get(..byte).map_or(0, |s| s.chars().map(char::len_utf16).sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits(keywords: &[&str], mode: MatchMode, text: &str) -> Vec<(usize, usize)> {
+        let patterns: Vec<_> = keywords
+            .iter()
+            .enumerate()
+            .map(|(i, k)| KeywordPattern { rule: 0, keyword_index: i, keyword: (*k).to_owned(), mode })
+            .collect();
+        let m = KeywordMatcher::new(&patterns).unwrap();
+        let mut out = Vec::new();
+        m.find(TextField::Title, text, &mut out);
+        out.into_iter().map(|h| (h.start_byte, h.end_byte)).collect()
+    }
+
+    #[test]
+    fn whole_words_only() {
+        assert_eq!(hits(&["down"], MatchMode::Word, "download countdown"), vec![]);
+        assert_eq!(hits(&["down"], MatchMode::Word, "server DOWN."), vec![(7, 11)]);
+        assert_eq!(hits(&["outage"], MatchMode::Word, "outage."), vec![(0, 6)]);
+        assert_eq!(hits(&["down"], MatchMode::Substring, "countdown"), vec![(5, 9)]);
+    }
+
+    #[test]
+    fn unicode_folding_maps_back_to_original_offsets() {
+        // `ß` folds to `ss`; `Σ` and final `ς` both fold to `σ`.
+        assert_eq!(hits(&["strasse"], MatchMode::Word, "Die STRAßE ist zu"), vec![(4, 11)]);
+        assert_eq!(hits(&["οδοσ"], MatchMode::Word, "ΟΔΟΣ κλειστή"), vec![(0, 8)]);
+        assert_eq!(hits(&["ΟΔΟΣ"], MatchMode::Word, "η οδος"), vec![(3, 11)]);
+        assert_eq!(utf16_offset("é😀x", 6), 3);
+    }
+
+    #[test]
+    fn keywords_with_punctuation_edges() {
+        assert_eq!(hits(&["c++"], MatchMode::Word, "our c++ build"), vec![(4, 7)]);
+        assert_eq!(hits(&["c++"], MatchMode::Word, "abc++"), vec![]);
+    }
+}

@@ -1,0 +1,540 @@
+//! Rule sets: the JSON a manager writes ([`RuleSetSpec`]) and the validated, compiled form the
+//! evaluators read ([`RuleSet`]). All fallible work happens here, once per rule set.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::duration::DurationSpec;
+use crate::error::{Problem, ProblemCode};
+use crate::matcher::{KeywordMatcher, KeywordPattern};
+use crate::model::{Millis, Priority, Status, limits};
+
+/// The default rule set, shipped with the crate.
+pub const DEFAULT_RULE_SET_JSON: &str = include_str!("../default-rules.json");
+
+/// A rule set as written: plain data, validated by [`RuleSet::compile`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[serde(deny_unknown_fields)]
+pub struct RuleSetSpec {
+    /// Version number; the host assigns a new one on every publish and records it on decisions.
+    pub version: u64,
+    /// Priority of a new ticket that no rule and no person prioritized.
+    #[serde(default = "default_priority")]
+    #[schemars(with = "Priority")]
+    pub default_priority: String,
+    /// Keyword rules that set a priority; the highest matching priority wins.
+    #[serde(default)]
+    pub prioritization: Vec<PrioritizationRuleSpec>,
+    /// Category → team role; the role's members take tickets in turn.
+    #[serde(default)]
+    pub assignment: Vec<AssignmentRuleSpec>,
+    /// Time-in-status escalations.
+    #[serde(default)]
+    pub escalation: Vec<EscalationRuleSpec>,
+    /// Service-level targets; absent means no SLA is tracked.
+    #[serde(default)]
+    pub sla: Option<SlaPolicySpec>,
+}
+
+fn default_priority() -> String {
+    Priority::Medium.as_str().to_owned()
+}
+
+/// Which text a keyword rule reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[serde(rename_all = "snake_case")]
+pub enum TextField {
+    /// The ticket's title.
+    Title,
+    /// The ticket's description.
+    Description,
+}
+
+impl TextField {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Title => "title",
+            Self::Description => "description",
+        }
+    }
+}
+
+/// How a keyword must sit in the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[serde(rename_all = "snake_case")]
+pub enum MatchMode {
+    /// As a whole word: `down` matches `down.` and `DOWN` but not `download` or `countdown`.
+    #[default]
+    Word,
+    /// Anywhere, even inside a word.
+    Substring,
+}
+
+/// Sets a priority when any keyword appears (and the optional conditions hold).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[serde(deny_unknown_fields)]
+pub struct PrioritizationRuleSpec {
+    /// Unique id within the rule set.
+    pub id: String,
+    /// Any one of these, case-insensitively (Unicode case folding).
+    pub keywords: Vec<String>,
+    /// The priority to set.
+    #[schemars(with = "Priority")]
+    pub priority: String,
+    /// Where to look; both title and description when absent.
+    #[serde(default)]
+    pub fields: Option<Vec<TextField>>,
+    /// Whole word (default) or substring.
+    #[serde(default)]
+    pub match_mode: MatchMode,
+    /// Only tickets in one of these categories; any category when empty.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Only tickets from one of these requesters; anyone when empty.
+    #[serde(default)]
+    pub requesters: Vec<String>,
+    /// Allows this rule to lower a priority (even one a person set). Off by default.
+    #[serde(default)]
+    pub may_lower: bool,
+}
+
+/// Routes a category to a team role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentRuleSpec {
+    /// Unique id within the rule set.
+    pub id: String,
+    /// The ticket category, matched exactly.
+    pub category: String,
+    /// The team role whose members take turns.
+    pub role: String,
+}
+
+/// Escalates a ticket that stays too long in a status at a priority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[serde(deny_unknown_fields)]
+pub struct EscalationRuleSpec {
+    /// Unique id within the rule set.
+    pub id: String,
+    /// The ticket's priority.
+    #[schemars(with = "Priority")]
+    pub priority: String,
+    /// The ticket's status.
+    #[schemars(with = "Status")]
+    pub status: String,
+    /// Fires once time in the status is strictly beyond this.
+    pub after: DurationSpec,
+    /// Reassign to the first available member (by id) of this role.
+    pub escalate_to_role: String,
+    /// Optionally set this priority.
+    #[serde(default)]
+    #[schemars(with = "Option<Priority>")]
+    pub set_priority: Option<String>,
+}
+
+/// Service-level policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[serde(deny_unknown_fields)]
+pub struct SlaPolicySpec {
+    /// Warning at this fraction of a target, in basis points (8000 = 80%).
+    #[serde(default = "default_warning_bp")]
+    pub warning_bp: u32,
+    /// Statuses in which the clocks stop counting.
+    #[serde(default = "default_pause_statuses")]
+    #[schemars(with = "Vec<Status>")]
+    pub pause_statuses: Vec<String>,
+    /// Targets per priority.
+    pub targets: Vec<SlaTargetSpec>,
+}
+
+fn default_warning_bp() -> u32 {
+    8_000
+}
+
+fn default_pause_statuses() -> Vec<String> {
+    vec![Status::OnHold.as_str().to_owned()]
+}
+
+/// First-response and resolution targets for one priority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[serde(deny_unknown_fields)]
+pub struct SlaTargetSpec {
+    /// The priority these targets apply to.
+    #[schemars(with = "Priority")]
+    pub priority: String,
+    /// Time to the first response.
+    pub first_response: DurationSpec,
+    /// Time to resolution.
+    pub resolution: DurationSpec,
+}
+
+/// A validated, compiled prioritization rule.
+#[derive(Debug, Clone)]
+pub struct PrioritizationRule {
+    /// Rule id.
+    pub id: String,
+    /// Keywords as written.
+    pub keywords: Vec<String>,
+    /// Priority to set.
+    pub priority: Priority,
+    /// Fields read.
+    pub fields: BTreeSet<TextField>,
+    /// Word or substring.
+    pub match_mode: MatchMode,
+    /// Category condition (empty = any).
+    pub categories: Vec<String>,
+    /// Requester condition (empty = any).
+    pub requesters: Vec<String>,
+    /// May lower a priority.
+    pub may_lower: bool,
+}
+
+/// A validated assignment rule.
+#[derive(Debug, Clone)]
+pub struct AssignmentRule {
+    /// Rule id.
+    pub id: String,
+    /// Category matched.
+    pub category: String,
+    /// Role assigned.
+    pub role: String,
+}
+
+/// A validated escalation rule.
+#[derive(Debug, Clone)]
+pub struct EscalationRule {
+    /// Rule id.
+    pub id: String,
+    /// Priority matched.
+    pub priority: Priority,
+    /// Status matched.
+    pub status: Status,
+    /// Threshold in milliseconds (fires when time in status is strictly greater).
+    pub after_ms: Millis,
+    /// Target role.
+    pub escalate_to_role: String,
+    /// Priority to set, if any.
+    pub set_priority: Option<Priority>,
+}
+
+/// Targets for one priority, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlaTarget {
+    /// First-response target.
+    pub first_response_ms: Millis,
+    /// Resolution target.
+    pub resolution_ms: Millis,
+}
+
+/// A validated SLA policy.
+#[derive(Debug, Clone)]
+pub struct SlaPolicy {
+    /// Warning fraction in basis points (1..=9999).
+    pub warning_bp: u32,
+    /// Statuses that pause the clocks.
+    pub pause_statuses: BTreeSet<Status>,
+    /// Targets by priority.
+    pub targets: BTreeMap<Priority, SlaTarget>,
+}
+
+impl SlaPolicy {
+    /// Whether the clocks pause in `status`.
+    pub fn pauses_in(&self, status: Status) -> bool {
+        self.pause_statuses.contains(&status)
+    }
+}
+
+/// A validated rule set, ready to evaluate many tickets without reparsing.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    /// The version from the spec.
+    pub version: u64,
+    /// Priority for unprioritized new tickets.
+    pub default_priority: Priority,
+    /// Prioritization rules in written order.
+    pub prioritization: Vec<PrioritizationRule>,
+    /// Assignment rules in written order.
+    pub assignment: Vec<AssignmentRule>,
+    /// Escalation rules in written order.
+    pub escalation: Vec<EscalationRule>,
+    /// SLA policy, if any.
+    pub sla: Option<SlaPolicy>,
+    pub(crate) matcher: KeywordMatcher,
+}
+
+impl RuleSet {
+    /// The default rule set, compiled.
+    pub fn default_rules() -> Result<Self, Vec<Problem>> {
+        let spec: RuleSetSpec = serde_json::from_str(DEFAULT_RULE_SET_JSON)
+            .map_err(|e| vec![Problem::new(ProblemCode::InvalidRuleSet, e.to_string())])?;
+        Self::compile(&spec)
+    }
+
+    /// Parses and compiles a rule set from JSON text. Shape errors carry the line and column
+    /// within the rule set's own text.
+    pub fn from_json(json: &str) -> Result<Self, Vec<Problem>> {
+        let spec: RuleSetSpec =
+            serde_json::from_str(json).map_err(|e| vec![Problem::new(ProblemCode::InvalidRuleSet, e.to_string())])?;
+        Self::compile(&spec)
+    }
+
+    /// Validates a spec and compiles it. Reports every problem found, not just the first.
+    pub fn compile(spec: &RuleSetSpec) -> Result<Self, Vec<Problem>> {
+        let mut v = Validator::default();
+        let default_priority = v.priority("rule set", "default_priority", &spec.default_priority);
+
+        let total =
+            spec.prioritization.len().saturating_add(spec.assignment.len()).saturating_add(spec.escalation.len());
+        if total > limits::RULES {
+            v.problems.push(Problem::new(
+                ProblemCode::InvalidRuleSet,
+                format!("too many rules: {total}; the limit is {}", limits::RULES),
+            ));
+            return Err(v.problems);
+        }
+
+        let mut prioritization = Vec::with_capacity(spec.prioritization.len());
+        let mut patterns = Vec::new();
+        for (index, r) in spec.prioritization.iter().enumerate() {
+            v.id(&r.id, "prioritization", index);
+            let priority = v.priority(&r.id, "priority", &r.priority);
+            if r.keywords.is_empty() {
+                v.problems.push(Problem::in_rule(&r.id, "keywords", format!("rule `{}` has no keywords", r.id)));
+            }
+            if r.keywords.len() > limits::KEYWORDS_PER_RULE {
+                v.problems.push(Problem::in_rule(
+                    &r.id,
+                    "keywords",
+                    format!(
+                        "rule `{}` has {} keywords; the limit is {}",
+                        r.id,
+                        r.keywords.len(),
+                        limits::KEYWORDS_PER_RULE
+                    ),
+                ));
+            }
+            for (k, keyword) in r.keywords.iter().enumerate() {
+                let field = format!("keywords[{k}]");
+                if keyword.trim().is_empty() {
+                    v.problems.push(Problem::in_rule(&r.id, &field, format!("empty keyword in rule `{}`", r.id)));
+                } else {
+                    v.name(&r.id, &field, keyword);
+                    patterns.push(KeywordPattern {
+                        rule: prioritization.len(),
+                        keyword_index: k,
+                        keyword: keyword.trim().to_owned(),
+                        mode: r.match_mode,
+                    });
+                }
+            }
+            let fields: BTreeSet<TextField> = match &r.fields {
+                None => [TextField::Title, TextField::Description].into_iter().collect(),
+                Some(f) if f.is_empty() => {
+                    v.problems.push(Problem::in_rule(&r.id, "fields", format!("rule `{}` reads no fields", r.id)));
+                    BTreeSet::new()
+                }
+                Some(f) => f.iter().copied().collect(),
+            };
+            for (k, c) in r.categories.iter().enumerate() {
+                v.name(&r.id, &format!("categories[{k}]"), c);
+            }
+            for (k, c) in r.requesters.iter().enumerate() {
+                v.name(&r.id, &format!("requesters[{k}]"), c);
+            }
+            if let Some(priority) = priority {
+                prioritization.push(PrioritizationRule {
+                    id: r.id.clone(),
+                    keywords: r.keywords.iter().map(|k| k.trim().to_owned()).collect(),
+                    priority,
+                    fields,
+                    match_mode: r.match_mode,
+                    categories: r.categories.clone(),
+                    requesters: r.requesters.clone(),
+                    may_lower: r.may_lower,
+                });
+            }
+            // A rule with an unknown priority is not pushed, so later patterns' indices would
+            // be off by one; that is harmless because such a set is refused before the
+            // matcher is built.
+        }
+
+        let mut assignment = Vec::with_capacity(spec.assignment.len());
+        let mut categories: BTreeMap<&str, &str> = BTreeMap::new();
+        for (index, r) in spec.assignment.iter().enumerate() {
+            v.id(&r.id, "assignment", index);
+            v.name(&r.id, "category", &r.category);
+            v.name(&r.id, "role", &r.role);
+            if let Some(first) = categories.insert(&r.category, &r.id) {
+                v.problems.push(Problem::in_rule(
+                    &r.id,
+                    "category",
+                    format!("category `{}` is already routed by rule `{first}` (in rule `{}`)", r.category, r.id),
+                ));
+            }
+            assignment.push(AssignmentRule { id: r.id.clone(), category: r.category.clone(), role: r.role.clone() });
+        }
+
+        let mut escalation = Vec::with_capacity(spec.escalation.len());
+        for (index, r) in spec.escalation.iter().enumerate() {
+            v.id(&r.id, "escalation", index);
+            let priority = v.priority(&r.id, "priority", &r.priority);
+            let status = v.status(&r.id, "status", &r.status);
+            let after_ms = v.duration(&r.id, "after", &r.after);
+            v.name(&r.id, "escalate_to_role", &r.escalate_to_role);
+            let set_priority = match &r.set_priority {
+                Some(p) => v.priority(&r.id, "set_priority", p).map(Some),
+                None => Some(None),
+            };
+            if let (Some(priority), Some(status), Some(after_ms), Some(set_priority)) =
+                (priority, status, after_ms, set_priority)
+            {
+                escalation.push(EscalationRule {
+                    id: r.id.clone(),
+                    priority,
+                    status,
+                    after_ms,
+                    escalate_to_role: r.escalate_to_role.clone(),
+                    set_priority,
+                });
+            }
+        }
+
+        let sla = spec.sla.as_ref().map(|s| v.sla(s));
+
+        if !v.problems.is_empty() {
+            return Err(v.problems);
+        }
+        let (Some(default_priority), Some(sla)) = (default_priority, sla.map_or(Some(None), |s| s.map(Some))) else {
+            return Err(vec![Problem::new(ProblemCode::InvalidRuleSet, "invalid rule set")]);
+        };
+        let matcher = KeywordMatcher::new(&patterns).map_err(|e| {
+            vec![Problem::new(ProblemCode::InvalidRuleSet, format!("keywords cannot be compiled: {e}"))]
+        })?;
+        Ok(Self { version: spec.version, default_priority, prioritization, assignment, escalation, sla, matcher })
+    }
+
+    /// Counts of rules by kind, for summaries.
+    pub fn rule_counts(&self) -> BTreeMap<&'static str, usize> {
+        BTreeMap::from([
+            ("prioritization", self.prioritization.len()),
+            ("assignment", self.assignment.len()),
+            ("escalation", self.escalation.len()),
+            ("sla_targets", self.sla.as_ref().map_or(0, |s| s.targets.len())),
+        ])
+    }
+}
+
+#[derive(Default)]
+struct Validator {
+    problems: Vec<Problem>,
+    ids: BTreeSet<String>,
+}
+
+impl Validator {
+    fn id(&mut self, id: &str, kind: &str, index: usize) {
+        if id.trim().is_empty() {
+            self.problems.push(
+                Problem::new(ProblemCode::InvalidRuleSet, format!("{kind} rule #{index} has an empty id"))
+                    .at(format!("{kind}[{index}].id")),
+            );
+        } else if !self.ids.insert(id.to_owned()) {
+            self.problems.push(Problem::in_rule(id, "id", format!("duplicate rule id `{id}`")));
+        }
+        self.name(id, "id", id);
+    }
+
+    fn name(&mut self, rule: &str, field: &str, value: &str) {
+        if value.len() > limits::NAME_BYTES {
+            self.problems.push(Problem::in_rule(
+                rule,
+                field,
+                format!("{field} in rule `{rule}` is {} bytes; the limit is {}", value.len(), limits::NAME_BYTES),
+            ));
+        } else if value.is_empty() {
+            self.problems.push(Problem::in_rule(rule, field, format!("empty {field} in rule `{rule}`")));
+        }
+    }
+
+    fn priority(&mut self, rule: &str, field: &str, value: &str) -> Option<Priority> {
+        let p = Priority::parse(value);
+        if p.is_none() {
+            self.problems.push(Problem::in_rule(rule, field, format!("unknown priority `{value}` in rule `{rule}`")));
+        }
+        p
+    }
+
+    fn status(&mut self, rule: &str, field: &str, value: &str) -> Option<Status> {
+        let s = Status::parse(value);
+        if s.is_none() {
+            self.problems.push(Problem::in_rule(rule, field, format!("unknown status `{value}` in rule `{rule}`")));
+        }
+        s
+    }
+
+    fn duration(&mut self, rule: &str, field: &str, value: &DurationSpec) -> Option<Millis> {
+        match value.to_millis() {
+            Ok(ms) => Some(ms),
+            Err(reason) => {
+                self.problems.push(Problem::in_rule(
+                    rule,
+                    field,
+                    format!("invalid duration `{value}` in rule `{rule}`: {reason}"),
+                ));
+                None
+            }
+        }
+    }
+
+    fn sla(&mut self, s: &SlaPolicySpec) -> Option<SlaPolicy> {
+        const RULE: &str = "sla";
+        let before = self.problems.len();
+        if !(1..=9_999).contains(&s.warning_bp) {
+            self.problems.push(Problem::in_rule(
+                RULE,
+                "warning_bp",
+                format!("warning_bp `{}` in rule `sla` must be between 1 and 9999", s.warning_bp),
+            ));
+        }
+        let mut pause_statuses = BTreeSet::new();
+        for (k, st) in s.pause_statuses.iter().enumerate() {
+            let field = format!("pause_statuses[{k}]");
+            if let Some(status) = self.status(RULE, &field, st) {
+                if status.is_final() {
+                    self.problems.push(Problem::in_rule(
+                        RULE,
+                        &field,
+                        format!("final status `{st}` cannot pause the clocks in rule `sla`"),
+                    ));
+                }
+                pause_statuses.insert(status);
+            }
+        }
+        let mut targets = BTreeMap::new();
+        for (k, t) in s.targets.iter().enumerate() {
+            let priority = self.priority(RULE, &format!("targets[{k}].priority"), &t.priority);
+            let first = self.duration(RULE, &format!("targets[{k}].first_response"), &t.first_response);
+            let resolution = self.duration(RULE, &format!("targets[{k}].resolution"), &t.resolution);
+            if let (Some(p), Some(first_response_ms), Some(resolution_ms)) = (priority, first, resolution)
+                && targets.insert(p, SlaTarget { first_response_ms, resolution_ms }).is_some()
+            {
+                self.problems.push(Problem::in_rule(
+                    RULE,
+                    format!("targets[{k}].priority"),
+                    format!("duplicate target for priority `{}` in rule `sla`", t.priority),
+                ));
+            }
+        }
+        (self.problems.len() == before).then_some(SlaPolicy { warning_bp: s.warning_bp, pause_statuses, targets })
+    }
+}

@@ -1,0 +1,34 @@
+//! Evaluating a typical ticket (about 1 KB of text), JSON in and out included, against the
+//! default rule set and a 500-rule set: native rules-core, the host-abi module in Wasmtime with a
+//! reused instance, and with a fresh instance per call. `./x.sh bench` runs it and
+//! `tests/bench/report.py` turns criterion's estimates into the table in BENCHMARKS.md.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use host_server::module::{Limits, RuleModule};
+use nixflow_tests::{host_module_path, workload};
+
+fn evaluate(c: &mut Criterion) {
+    let module = RuleModule::from_file(host_module_path(), Limits::default()).expect("module");
+    for (name, rules) in [("default", workload::default_rules()), ("500-rules", workload::large_rules())] {
+        let request = workload::evaluate_request(&rules);
+        let expected = rules_core::call(&request);
+        assert!(expected.starts_with(r#"{"type":"success""#), "{expected}");
+
+        let mut group = c.benchmark_group(format!("evaluate/{name}"));
+        let mut codec = rules_core::Codec::new();
+        group.bench_function("native", |b| b.iter(|| codec.call(std::hint::black_box(&request))));
+        group.bench_function("native-cold", |b| b.iter(|| rules_core::call(std::hint::black_box(&request))));
+        let mut instance = module.instance().expect("instance");
+        assert_eq!(instance.call(&request).expect("call"), expected);
+        group.bench_function("wasmtime-reused", |b| b.iter(|| instance.call(std::hint::black_box(&request))));
+        group.bench_function("wasmtime-fresh", |b| b.iter(|| module.call(std::hint::black_box(&request))));
+        group.finish();
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(40).measurement_time(std::time::Duration::from_secs(4));
+    targets = evaluate
+}
+criterion_main!(benches);

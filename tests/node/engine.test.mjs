@@ -1,0 +1,43 @@
+// The typed RuleEngine of pkg/ decides exactly what the JSON codec decides, and refuses bad
+// rule sets and tickets with the codec's messages.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { initSync, call, RuleEngine, defaultRuleSetJson, moduleInfo } from '../../pkg/nixflow_rules.js';
+
+initSync({ module: readFileSync(new URL('../../pkg/nixflow_rules_bg.wasm', import.meta.url)) });
+
+const T0 = 1735689600000;
+const ruleSet = JSON.parse(defaultRuleSetJson());
+const users = [{ id: 'u-eng-2', roles: ['Engineer'] }, { id: 'u-eng-1', roles: ['Engineer'] }];
+const ticket = { title: 'Deploy is DOWN', description: 'urgent', category: 'ProductionChange', created_at: T0 };
+
+test('RuleEngine.evaluate equals the codec answer', () => {
+  const engine = new RuleEngine(ruleSet);
+  assert.equal(engine.version, 1);
+  const typed = engine.evaluate({ ticket, now: T0, users, counters: { Engineer: 2 } });
+  const codec = JSON.parse(call(JSON.stringify({ op: 'evaluate', rule_set: ruleSet, ticket, now: T0, users, counters: { Engineer: 2 } })));
+  assert.equal(codec.type, 'success');
+  assert.equal(typed.prioritization.priority, 'Critical');
+  assert.equal(typed.assignment.assignee, 'u-eng-2');
+  // serde-wasm-bindgen turns `None` into `undefined`; JSON turns it into `null`. Compare as JSON.
+  assert.deepEqual(JSON.parse(JSON.stringify(typed, (k, v) => (v === undefined ? null : v))), codec.answer);
+});
+
+test('RuleEngine refuses an invalid rule set with the rule and field named', () => {
+  const bad = structuredClone(ruleSet);
+  bad.prioritization[1].priority = 'P9';
+  assert.throws(() => new RuleEngine(bad), /unknown priority `P9` in rule `outage`/);
+});
+
+test('RuleEngine refuses an inconsistent ticket', () => {
+  const engine = new RuleEngine(ruleSet);
+  assert.throws(() => engine.evaluate({ ticket: { ...ticket, created_at: T0 + 5 }, now: T0 }), /is after now/);
+});
+
+test('moduleInfo reports the ABI and schema versions', () => {
+  const info = moduleInfo();
+  assert.equal(info.abi_version, 1);
+  assert.equal(info.schema_version, 1);
+  assert.deepEqual(info.rule_kinds, ['prioritization', 'assignment', 'escalation', 'sla']);
+});

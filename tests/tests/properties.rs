@@ -1,0 +1,101 @@
+//! Seeded property tests: generated requests answered identically by every runtime, hostile
+//! bytes answered with a structured failure, and invariants of the decisions themselves.
+
+use nixflow_tests::generate::{Rng, garbage, request};
+use nixflow_tests::{Native, Node, Runtime, Wasmtime, assert_parity};
+use serde_json::Value;
+
+const SEED: u64 = 0x4E49_5846_4C4F_5721; // "NIXFLOW!"
+
+fn generated(seed: u64, count: usize) -> (Vec<String>, Vec<Vec<u8>>) {
+    let mut rng = Rng::new(seed);
+    let requests: Vec<Vec<u8>> = (0..count).map(|_| serde_json::to_vec(&request(&mut rng)).expect("encode")).collect();
+    let names = (0..count).map(|i| format!("generated #{i} (seed {seed:#x})")).collect();
+    (names, requests)
+}
+
+#[test]
+fn ten_thousand_generated_requests_agree_in_native_and_wasmtime() {
+    let (names, requests) = generated(SEED, 10_000);
+    let answers = assert_parity(&names, &requests, &mut [&mut Wasmtime::new(false)]);
+    // The generator must exercise the decisions, not only the error paths.
+    let successes = answers.iter().filter(|a| a.starts_with(r#"{"type":"success""#)).count();
+    assert!(successes > 7_000, "only {successes} of 10000 generated requests succeeded");
+}
+
+#[test]
+fn one_thousand_generated_requests_agree_in_node() {
+    let (names, requests) = generated(SEED ^ 1, 1_000);
+    assert_parity(&names, &requests, &mut [&mut Wasmtime::new(true), &mut Node]);
+}
+
+#[test]
+fn hostile_bytes_get_structured_failures_everywhere() {
+    let mut rng = Rng::new(SEED ^ 2);
+    let requests: Vec<Vec<u8>> = (0..1_000).map(|_| garbage(&mut rng)).collect();
+    let names: Vec<String> = (0..requests.len()).map(|i| format!("garbage #{i}")).collect();
+    let answers = assert_parity(&names, &requests, &mut [&mut Wasmtime::new(false)]);
+    for (name, answer) in names.iter().zip(&answers) {
+        let parsed: Value = serde_json::from_str(answer).unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
+        assert!(parsed["type"] == "failure" || parsed["type"] == "success", "{name}: {answer}");
+        assert!(serde_json::from_value::<rules_core::Answer>(parsed).is_ok(), "{name}: not an Answer");
+    }
+    // Node takes strings, so only the UTF-8 ones can cross into it.
+    let (utf8_names, utf8): (Vec<String>, Vec<Vec<u8>>) =
+        names.into_iter().zip(requests).filter(|(_, r)| std::str::from_utf8(r).is_ok()).unzip();
+    assert!(utf8.len() > 300);
+    let node = Node.answer_all(&utf8);
+    let native = Native.answer_all(&utf8);
+    assert_eq!(node, native, "node and native differ on UTF-8 garbage ({} inputs: {utf8_names:?})", utf8.len());
+    // Non-UTF-8 input is refused with its own message.
+    let answer = rules_core::call(&[0x7b, 0xff, 0x7d]);
+    assert_eq!(
+        answer,
+        r#"{"type":"failure","errors":[{"code":"invalid_input","message":"input is not UTF-8 (invalid byte at offset 1)"}]}"#
+    );
+}
+
+/// Decision invariants over generated evaluations, checked on the native answers.
+#[test]
+fn decisions_keep_their_invariants() {
+    let (_, requests) = generated(SEED ^ 3, 5_000);
+    let order = |p: &Value| ["Low", "Medium", "High", "Critical"].iter().position(|x| p == *x);
+    let mut evaluated = 0;
+    for request in &requests {
+        let req: Value = serde_json::from_slice(request).expect("json");
+        let answer: Value = serde_json::from_str(&rules_core::call(request)).expect("json");
+        if answer["type"] != "success" || req["op"] != "evaluate" {
+            continue;
+        }
+        evaluated += 1;
+        let p = &answer["answer"]["prioritization"];
+        let before = &req["ticket"]["priority"];
+        // Automation never lowers a priority unless the deciding rule opts in.
+        if !before.is_null() && order(&p["priority"]) < order(before) {
+            let rule = p["rule"].as_str().expect("a rule lowered it");
+            let spec = req["rule_set"]["prioritization"]
+                .as_array()
+                .and_then(|rules| rules.iter().find(|r| r["id"] == rule))
+                .expect("rule in set");
+            assert_eq!(spec["may_lower"], true, "rule `{rule}` lowered without opting in: {answer}");
+        }
+        // An assigned ticket's assignee is one of the eligible members, picked by the counter.
+        let a = &answer["answer"]["assignment"];
+        if a["outcome"] == "assigned" {
+            let eligible = a["eligible"].as_array().expect("eligible");
+            let counter = a["counter"].as_u64().expect("counter");
+            let slot = (counter.saturating_sub(1) % eligible.len() as u64) as usize;
+            assert_eq!(a["assignee"], eligible[slot]);
+            let mut sorted = eligible.clone();
+            sorted.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
+            assert_eq!(&sorted, eligible, "eligible list is not in id order");
+        }
+        // The wake-up is the earliest planned escalation or SLA transition.
+        if let Some(wake) = answer["answer"]["next_wake_up"]["at"].as_i64() {
+            for e in answer["answer"]["escalations"].as_array().expect("escalations") {
+                assert!(wake <= e["due_at"].as_i64().expect("due_at"), "wake-up after an escalation: {answer}");
+            }
+        }
+    }
+    assert!(evaluated > 500, "only {evaluated} evaluations to check");
+}

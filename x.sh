@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The one automation entry point: README's commands and .ci/run call this script.
+#
+#   ./x.sh run     set up, build the rule modules, evaluate a sample ticket through Wasmtime
+#   ./x.sh test    set up, build, and run every test (Rust, Wasmtime, Node parity, types)
+#   ./x.sh bench   set up, build, run the benchmarks (cargo bench + the Node peer benchmark)
+#   ./x.sh build   build the two rule modules only (build/ and pkg/)
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+
+# INVARIANT: the same version as `wasm-bindgen` in Cargo.toml (wasm-pack refuses a mismatch).
+WASM_BINDGEN_VERSION=0.2.130
+WASM_PACK_VERSION=0.15.1
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+export PATH=$HOME/.cargo/bin:$PATH
+
+log() { printf '\n==> %s\n' "$*"; }
+
+setup() {
+  log "setup: toolchain, pinned wasm tools, npm packages"
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+    # Not --locked: its lock file pins a webpki-roots release the registry mirror lacks.
+    cargo install --force wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+  fi
+  if [ "$(wasm-pack --version 2>/dev/null)" != "wasm-pack $WASM_PACK_VERSION" ]; then
+    cargo install --force --locked wasm-pack --version "$WASM_PACK_VERSION"
+  fi
+  if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
+    (cd tests/node && npm ci --no-audit --no-fund)
+  fi
+}
+
+wasm_opt() { # in out: binaryen from npm (wasm-pack's own download cannot reach its host)
+  # The features are rustc's defaults for wasm32-unknown-unknown; nothing newer, so that every
+  # browser and Wasmtime accept the result.
+  "$ROOT/tests/node/node_modules/.bin/wasm-opt" -Oz --strip-debug --strip-producers \
+    --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int \
+    --enable-reference-types --enable-multivalue "$1" -o "$2"
+}
+
+build() {
+  log "build: host-abi rule module (Wasmtime)"
+  cargo build -p rules-wasm --target wasm32-unknown-unknown --profile wasm --features host-abi
+  mkdir -p build
+  wasm_opt "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm/rules_wasm.wasm" build/nixflow_rules.wasm
+
+  log "build: wasm-bindgen package (browser, Node) into pkg/"
+  # --no-opt: wasm-pack would download binaryen from a host this network cannot reach.
+  wasm-pack --quiet build rules-wasm --target web --out-dir ../pkg --out-name nixflow_rules --scope nixflow \
+    --profile wasm --no-opt -- --features bindgen
+  wasm_opt pkg/nixflow_rules_bg.wasm pkg/nixflow_rules_bg.wasm.opt
+  mv pkg/nixflow_rules_bg.wasm.opt pkg/nixflow_rules_bg.wasm
+
+  for f in build/nixflow_rules.wasm pkg/nixflow_rules_bg.wasm; do
+    printf '%-28s %8d bytes, %8d gzipped\n' "$f" "$(wc -c <"$f")" "$(gzip -9 -c "$f" | wc -c)"
+  done
+}
+
+case "${1:-}" in
+  run)
+    setup
+    build
+    log "run: a sample ticket, decided by the host-abi module in Wasmtime"
+    cargo run --quiet --release -p host-server -- build/nixflow_rules.wasm <examples/sample-request.json
+    ;;
+  test)
+    setup
+    build
+    log "test: formatting and lints"
+    cargo fmt --all --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy -p rules-wasm --target wasm32-unknown-unknown --features host-abi -- -D warnings
+    cargo clippy -p rules-wasm --target wasm32-unknown-unknown --features bindgen -- -D warnings
+    log "test: pkg/ in Node: TypeScript declarations and the typed RuleEngine"
+    (cd tests/node && npx tsc --noEmit -p tsconfig.json && node --test engine.test.mjs)
+    log "test: Rust (native, Wasmtime, and Node through pkg/)"
+    cargo test --workspace --release
+    ;;
+  bench)
+    setup
+    build
+    cargo bench -p nixflow-tests --bench evaluate
+    (cd tests/node && node bench/peers.mjs)
+    ;;
+  build)
+    setup
+    build
+    ;;
+  *)
+    echo "usage: ./x.sh run|test|bench|build" >&2
+    exit 2
+    ;;
+esac
