@@ -3,24 +3,33 @@
 use crate::error::{Problem, ProblemCode};
 use crate::model::{MAX_INSTANT, Millis, Ticket, User, limits};
 
-fn instant(problems: &mut Vec<Problem>, code: ProblemCode, path: String, at: Millis, now: Option<Millis>) {
+// The checks take the path as a closure: it is formatted only when there is a problem, so a
+// valid request (the common case) allocates nothing here.
+
+fn instant(
+    problems: &mut Vec<Problem>,
+    code: ProblemCode,
+    path: impl FnOnce() -> String,
+    at: Millis,
+    now: Option<Millis>,
+) {
     if !(0..=MAX_INSTANT).contains(&at) {
-        problems.push(Problem::new(code, format!("instant `{at}` is outside 1970..9999")).at(path));
+        problems.push(Problem::new(code, format!("instant `{at}` is outside 1970..9999")).at(path()));
     } else if let Some(now) = now.filter(|&now| at > now) {
-        problems.push(Problem::new(code, format!("instant `{at}` is after now `{now}`")).at(path));
+        problems.push(Problem::new(code, format!("instant `{at}` is after now `{now}`")).at(path()));
     }
 }
 
-fn text(problems: &mut Vec<Problem>, code: ProblemCode, path: String, value: &str, max: usize) {
+fn text(problems: &mut Vec<Problem>, code: ProblemCode, path: impl FnOnce() -> String, value: &str, max: usize) {
     if value.len() > max {
-        problems.push(Problem::new(code, format!("{} bytes; the limit is {max}", value.len())).at(path));
+        problems.push(Problem::new(code, format!("{} bytes; the limit is {max}", value.len())).at(path()));
     }
 }
 
 /// Checks `now` itself.
 pub(crate) fn check_now(now: Millis, path: &str) -> Vec<Problem> {
     let mut p = Vec::new();
-    instant(&mut p, ProblemCode::InvalidContext, path.to_owned(), now, None);
+    instant(&mut p, ProblemCode::InvalidContext, || path.to_owned(), now, None);
     p
 }
 
@@ -29,17 +38,17 @@ pub(crate) fn check_now(now: Millis, path: &str) -> Vec<Problem> {
 pub(crate) fn check_ticket(t: &Ticket, now: Option<Millis>, path: &str) -> Vec<Problem> {
     use ProblemCode::InvalidTicket as C;
     let mut p = Vec::new();
-    text(&mut p, C, format!("{path}.title"), &t.title, limits::TITLE_BYTES);
-    text(&mut p, C, format!("{path}.description"), &t.description, limits::DESCRIPTION_BYTES);
-    text(&mut p, C, format!("{path}.id"), &t.id, limits::NAME_BYTES);
-    text(&mut p, C, format!("{path}.category"), &t.category, limits::NAME_BYTES);
-    text(&mut p, C, format!("{path}.requester"), &t.requester, limits::NAME_BYTES);
+    text(&mut p, C, || format!("{path}.title"), &t.title, limits::TITLE_BYTES);
+    text(&mut p, C, || format!("{path}.description"), &t.description, limits::DESCRIPTION_BYTES);
+    text(&mut p, C, || format!("{path}.id"), &t.id, limits::NAME_BYTES);
+    text(&mut p, C, || format!("{path}.category"), &t.category, limits::NAME_BYTES);
+    text(&mut p, C, || format!("{path}.requester"), &t.requester, limits::NAME_BYTES);
     if let Some(a) = &t.assignee {
-        text(&mut p, C, format!("{path}.assignee"), a, limits::NAME_BYTES);
+        text(&mut p, C, || format!("{path}.assignee"), a, limits::NAME_BYTES);
     }
-    instant(&mut p, C, format!("{path}.created_at"), t.created_at, now);
+    instant(&mut p, C, || format!("{path}.created_at"), t.created_at, now);
     if let Some(at) = t.first_response_at {
-        instant(&mut p, C, format!("{path}.first_response_at"), at, now);
+        instant(&mut p, C, || format!("{path}.first_response_at"), at, now);
         if at < t.created_at {
             p.push(Problem::new(C, "first response before creation").at(format!("{path}.first_response_at")));
         }
@@ -50,12 +59,12 @@ pub(crate) fn check_ticket(t: &Ticket, now: Option<Millis>, path: &str) -> Vec<P
     }
     let mut previous = t.created_at;
     for (i, e) in t.history.iter().enumerate() {
-        let at_path = format!("{path}.history[{i}].at");
-        instant(&mut p, C, at_path.clone(), e.at, now);
+        let at_path = || format!("{path}.history[{i}].at");
+        instant(&mut p, C, at_path, e.at, now);
         if i == 0 && e.at != t.created_at {
-            p.push(Problem::new(C, "history must start with the creation status at `created_at`").at(at_path));
+            p.push(Problem::new(C, "history must start with the creation status at `created_at`").at(at_path()));
         } else if e.at < previous {
-            p.push(Problem::new(C, format!("history entry at `{}` is before the previous one", e.at)).at(at_path));
+            p.push(Problem::new(C, format!("history entry at `{}` is before the previous one", e.at)).at(at_path()));
         }
         previous = e.at;
     }
@@ -71,8 +80,8 @@ pub(crate) fn check_ticket(t: &Ticket, now: Option<Millis>, path: &str) -> Vec<P
         );
     }
     for (i, f) in t.escalations_fired.iter().enumerate() {
-        text(&mut p, C, format!("{path}.escalations_fired[{i}].rule"), &f.rule, limits::NAME_BYTES);
-        instant(&mut p, C, format!("{path}.escalations_fired[{i}].status_entered_at"), f.status_entered_at, None);
+        text(&mut p, C, || format!("{path}.escalations_fired[{i}].rule"), &f.rule, limits::NAME_BYTES);
+        instant(&mut p, C, || format!("{path}.escalations_fired[{i}].status_entered_at"), f.status_entered_at, None);
     }
     p
 }
@@ -89,12 +98,12 @@ pub(crate) fn check_users(users: &[User]) -> Vec<Problem> {
         if u.id.is_empty() {
             p.push(Problem::new(C, "empty user id").at(format!("users[{i}].id")));
         }
-        text(&mut p, C, format!("users[{i}].id"), &u.id, limits::NAME_BYTES);
+        text(&mut p, C, || format!("users[{i}].id"), &u.id, limits::NAME_BYTES);
         if u.roles.len() > 100 {
             p.push(Problem::new(C, "more than 100 roles").at(format!("users[{i}].roles")));
         }
         for (k, r) in u.roles.iter().enumerate() {
-            text(&mut p, C, format!("users[{i}].roles[{k}]"), r, limits::NAME_BYTES);
+            text(&mut p, C, || format!("users[{i}].roles[{k}]"), r, limits::NAME_BYTES);
         }
     }
     p

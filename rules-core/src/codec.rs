@@ -148,7 +148,10 @@ pub struct WakeUpAnswer {
 /// A successful answer, tagged by op.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "op", content = "answer", rename_all = "snake_case")]
-#[allow(clippy::large_enum_variant, reason = "built once per call and serialized at once (the lint fires on 64-bit targets only)")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per call and serialized at once (the lint fires on 64-bit targets only)"
+)]
 pub enum Outcome {
     /// See [`Request::ModuleInfo`].
     ModuleInfo(ModuleInfo),
@@ -169,7 +172,10 @@ pub enum Outcome {
 /// Every answer the codec gives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[allow(clippy::large_enum_variant, reason = "built once per call and serialized at once (the lint fires on 64-bit targets only)")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per call and serialized at once (the lint fires on 64-bit targets only)"
+)]
 pub enum Answer {
     /// The request was answered.
     Success(Outcome),

@@ -1,5 +1,7 @@
 //! Time-in-status escalation: each rule fires at most once per entry into a status.
 
+use std::sync::Arc;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -7,7 +9,7 @@ use crate::duration::format_millis;
 use crate::evaluate::{ineligibility, members_of};
 use crate::model::{FiredEscalation, Millis, Priority, Status, Ticket, User};
 use crate::ruleset::{EscalationRule, RuleSet};
-use crate::trace::{ConditionCheck, RuleKind, TraceEntry};
+use crate::trace::{ConditionCheck, RuleKind, Text, TraceEntry};
 
 /// An escalation that is due (or, in a plan, will be due) for a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -66,6 +68,14 @@ pub(crate) fn pending(
     let entered = current_status_entry(ticket);
     let elapsed = now.saturating_sub(entered);
     let mut out = Vec::new();
+    let (saw_elapsed, expected_unfired): (Text, Text) = if trace.is_some() {
+        (
+            format!("{} since {entered}", format_millis(elapsed)).into(),
+            format!("not fired for the entry at {entered}").into(),
+        )
+    } else {
+        (Text::from(""), Text::from(""))
+    };
     for rule in &rules.escalation {
         let priority_ok = ticket.priority == Some(rule.priority);
         let status_ok = ticket.status == rule.status;
@@ -79,26 +89,21 @@ pub(crate) fn pending(
                     ConditionCheck::new(
                         "priority",
                         priority_ok,
-                        rule.priority.as_str().to_owned(),
-                        ticket.priority.map_or("none", Priority::as_str).to_owned(),
+                        rule.priority.as_str(),
+                        ticket.priority.map_or("none", Priority::as_str),
                     ),
-                    ConditionCheck::new(
-                        "status",
-                        status_ok,
-                        rule.status.as_str().to_owned(),
-                        ticket.status.as_str().to_owned(),
-                    ),
+                    ConditionCheck::new("status", status_ok, rule.status.as_str(), ticket.status.as_str()),
                     ConditionCheck::new(
                         "time_in_status",
                         elapsed > rule.after_ms,
-                        format!("more than {}", format_millis(rule.after_ms)),
-                        format!("{} since {entered}", format_millis(elapsed)),
+                        Arc::clone(&rule.expected_after),
+                        Arc::clone(&saw_elapsed),
                     ),
                     ConditionCheck::new(
                         "not_yet_fired",
                         !fired,
-                        format!("not fired for the entry at {entered}"),
-                        if fired { "already fired".to_owned() } else { "not fired".to_owned() },
+                        Arc::clone(&expected_unfired),
+                        if fired { "already fired" } else { "not fired" },
                     ),
                 ],
             );
@@ -119,7 +124,7 @@ pub(crate) fn pending(
             }
         );
         out.push(Escalation {
-            rule: rule.id.clone(),
+            rule: rule.id.to_string(),
             key: format!("{}:{}:{entered}", ticket.id, rule.id),
             status: ticket.status,
             status_entered_at: entered,

@@ -1,14 +1,15 @@
 //! Prioritization and assignment of a ticket after a change (create or update).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::matcher::{Hit, utf16_offset};
 use crate::model::{Priority, PrioritySource, Ticket, User};
-use crate::ruleset::{RuleSet, TextField};
-use crate::trace::{ConditionCheck, RuleKind, TraceEntry, quoted_list};
+use crate::ruleset::{PrioritizationRule, RuleSet, TextField};
+use crate::trace::{ConditionCheck, RuleKind, Text, TraceEntry};
 
 /// How prioritization came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -138,60 +139,50 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
 
     let mut winner: Option<(usize, Priority)> = None;
     let mut matches = Vec::new();
+    // What the ticket had, formatted once for all rules.
+    let saw_category: Text = format!("`{}`", ticket.category).into();
+    let saw_requester: Text = format!("`{}`", ticket.requester).into();
     for (index, rule) in rules.prioritization.iter().enumerate() {
         let rule_hits: Vec<&Hit> = hits.iter().filter(|h| h.rule == index && rule.fields.contains(&h.field)).collect();
+        let holds = RuleConditions::check(rule, !rule_hits.is_empty(), &ticket.category, &ticket.requester);
+        let explain = &rule.explain;
         let mut conditions = Vec::with_capacity(3);
-        let fields = quoted_list(rule.fields.iter().map(|f| f.as_str()));
-        let saw = match rule_hits.first() {
-            Some(h) => {
-                let text = field_text(ticket, h.field);
-                format!(
-                    "`{}` in {} at {}..{}",
-                    text.get(h.start_byte..h.end_byte).unwrap_or_default(),
-                    h.field.as_str(),
-                    h.start_byte,
-                    h.end_byte
-                )
-            }
-            None => format!("none of them in {fields}"),
+        let saw: Text = match rule_hits.first() {
+            Some(h) => format!(
+                "`{}` in {} at {}..{}",
+                field_text(ticket, h.field).get(h.start_byte..h.end_byte).unwrap_or_default(),
+                h.field.as_str(),
+                h.start_byte,
+                h.end_byte
+            )
+            .into(),
+            None => Arc::clone(&explain.no_match),
         };
-        let mode = match rule.match_mode {
-            crate::ruleset::MatchMode::Word => "whole word",
-            crate::ruleset::MatchMode::Substring => "substring",
-        };
-        conditions.push(ConditionCheck::new(
-            "keywords",
-            !rule_hits.is_empty(),
-            format!("any of {} ({mode}) in {fields}", quoted_list(rule.keywords.iter().map(String::as_str))),
-            saw,
-        ));
+        conditions.push(ConditionCheck::new("keywords", holds.keywords, Arc::clone(&explain.keywords), saw));
         if !rule.categories.is_empty() {
             conditions.push(ConditionCheck::new(
                 "category",
-                rule.categories.contains(&ticket.category),
-                format!("one of {}", quoted_list(rule.categories.iter().map(String::as_str))),
-                format!("`{}`", ticket.category),
+                holds.category,
+                Arc::clone(&explain.categories),
+                Arc::clone(&saw_category),
             ));
         }
         if !rule.requesters.is_empty() {
             conditions.push(ConditionCheck::new(
                 "requester",
-                rule.requesters.contains(&ticket.requester),
-                format!("one of {}", quoted_list(rule.requesters.iter().map(String::as_str))),
-                format!("`{}`", ticket.requester),
+                holds.requester,
+                Arc::clone(&explain.requesters),
+                Arc::clone(&saw_requester),
             ));
         }
         let mut entry = TraceEntry::new(RuleKind::Prioritization, &rule.id, conditions);
-        if entry.matched {
-            entry.note = Some(format!("would set {}", rule.priority.as_str()));
-            // INVARIANT: strictly greater, so on equal priorities the first rule written wins.
-            if winner.is_none_or(|(_, p)| rule.priority > p) {
-                winner = Some((index, rule.priority));
-            }
+        if holds.all() {
+            entry.note = Some(Arc::clone(&explain.would_set));
+            winner = better(winner, index, rule);
             for h in rule_hits {
                 let text = field_text(ticket, h.field);
                 matches.push(KeywordMatch {
-                    rule: rule.id.clone(),
+                    rule: rule.id.to_string(),
                     keyword: rule.keywords.get(h.keyword_index).cloned().unwrap_or_default(),
                     field: h.field,
                     start: utf16_offset(text, h.start_byte),
@@ -216,20 +207,20 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
         (None, Some(w)) => (
             w.priority,
             PrioritizationOutcome::SetByRule,
-            Some(w.id.clone()),
+            Some(w.id.to_string()),
             format!("rule `{}` set {}", w.id, w.priority.as_str()),
         ),
         (Some(p), None) => (p, PrioritizationOutcome::Kept, None, format!("no rule matched; {} stays", p.as_str())),
         (Some(p), Some(w)) if w.priority > p => (
             w.priority,
             PrioritizationOutcome::Raised,
-            Some(w.id.clone()),
+            Some(w.id.to_string()),
             format!("rule `{}` raised {} to {}", w.id, p.as_str(), w.priority.as_str()),
         ),
         (Some(p), Some(w)) if w.priority < p && w.may_lower => (
             w.priority,
             PrioritizationOutcome::Lowered,
-            Some(w.id.clone()),
+            Some(w.id.to_string()),
             format!("rule `{}` lowered {} to {} (it may lower)", w.id, p.as_str(), w.priority.as_str()),
         ),
         (Some(p), Some(w)) if w.priority < p => {
@@ -240,7 +231,7 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
             (
                 p,
                 PrioritizationOutcome::Kept,
-                Some(w.id.clone()),
+                Some(w.id.to_string()),
                 format!(
                     "rule `{}` would set {}, but automation never lowers the {} set by {by}",
                     w.id,
@@ -249,9 +240,12 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
                 ),
             )
         }
-        (Some(p), Some(w)) => {
-            (p, PrioritizationOutcome::Kept, Some(w.id.clone()), format!("rule `{}` agrees with {}", w.id, p.as_str()))
-        }
+        (Some(p), Some(w)) => (
+            p,
+            PrioritizationOutcome::Kept,
+            Some(w.id.to_string()),
+            format!("rule `{}` agrees with {}", w.id, p.as_str()),
+        ),
     };
     let priority_source = match outcome {
         PrioritizationOutcome::Kept => ticket.priority_source,
@@ -266,6 +260,68 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
         rule,
         matches,
         reason,
+    }
+}
+
+/// Which conditions of a prioritization rule hold. Shared by [`prioritize`] and [`classify`] so
+/// the two cannot disagree.
+struct RuleConditions {
+    keywords: bool,
+    category: bool,
+    requester: bool,
+}
+
+impl RuleConditions {
+    fn check(rule: &PrioritizationRule, keyword_hit: bool, category: &str, requester: &str) -> Self {
+        Self {
+            keywords: keyword_hit,
+            category: rule.categories.is_empty() || rule.categories.iter().any(|c| c == category),
+            requester: rule.requesters.is_empty() || rule.requesters.iter().any(|r| r == requester),
+        }
+    }
+
+    fn all(&self) -> bool {
+        self.keywords && self.category && self.requester
+    }
+}
+
+/// The winner after considering rule `index`.
+fn better(winner: Option<(usize, Priority)>, index: usize, rule: &PrioritizationRule) -> Option<(usize, Priority)> {
+    // INVARIANT: strictly greater, so on equal priorities the first rule written wins.
+    if winner.is_none_or(|(_, p)| rule.priority > p) { Some((index, rule.priority)) } else { winner }
+}
+
+/// The lean decision for a new ticket, for previews on every keystroke and batch
+/// classification: no trace, no highlights, no SLA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+pub struct Classification {
+    /// The priority a new ticket gets (the winning rule's, else the default).
+    pub priority: Priority,
+    /// The winning prioritization rule.
+    pub rule: Option<String>,
+    /// The team role its category routes to.
+    pub role: Option<String>,
+}
+
+/// Classifies a new, unprioritized ticket: exactly what [`evaluate`] decides for its priority
+/// and role, without the explanation.
+pub fn classify(rules: &RuleSet, title: &str, description: &str, category: &str, requester: &str) -> Classification {
+    let mut hits: Vec<Hit> = Vec::new();
+    rules.matcher.find(TextField::Title, title, &mut hits);
+    rules.matcher.find(TextField::Description, description, &mut hits);
+    let mut winner = None;
+    for (index, rule) in rules.prioritization.iter().enumerate() {
+        let hit = hits.iter().any(|h| h.rule == index && rule.fields.contains(&h.field));
+        if RuleConditions::check(rule, hit, category, requester).all() {
+            winner = better(winner, index, rule);
+        }
+    }
+    let rule = winner.and_then(|(i, _)| rules.prioritization.get(i));
+    Classification {
+        priority: rule.map_or(rules.default_priority, |r| r.priority),
+        rule: rule.map(|r| r.id.to_string()),
+        role: rules.assignment.iter().find(|r| r.category == category).map(|r| r.role.clone()),
     }
 }
 
@@ -306,27 +362,23 @@ pub fn assign(
     trace: &mut Vec<TraceEntry>,
 ) -> AssignmentDecision {
     let mut chosen = None;
+    let saw_category: Text = format!("`{}`", ticket.category).into();
     for rule in &rules.assignment {
         let matched = rule.category == ticket.category;
         let mut entry = TraceEntry::new(
             RuleKind::Assignment,
             &rule.id,
-            vec![ConditionCheck::new(
-                "category",
-                matched,
-                format!("`{}`", rule.category),
-                format!("`{}`", ticket.category),
-            )],
+            vec![ConditionCheck::new("category", matched, Arc::clone(&rule.expected), Arc::clone(&saw_category))],
         );
         if matched {
-            entry.note = Some(format!("routes to role `{}`", rule.role));
+            entry.note = Some(Arc::clone(&rule.note));
             chosen = chosen.or(Some(rule));
         }
         trace.push(entry);
     }
     let mut decision = AssignmentDecision {
         outcome: AssignmentOutcome::NoRule,
-        rule: chosen.map(|r| r.id.clone()),
+        rule: chosen.map(|r| r.id.to_string()),
         role: chosen.map(|r| r.role.clone()),
         assignee: ticket.assignee.clone(),
         counter: None,
@@ -414,14 +466,8 @@ pub fn evaluate(
     after.priority_source = prioritization.priority_source;
     after.assignee.clone_from(&assignment.assignee);
     let mut escalations = crate::escalate::pending(rules, &after, users, now, None);
+    let sla = crate::sla::status(rules, &after, now);
+    let next_wake_up = crate::sla::wake_up_from(&escalations, sla.as_ref());
     escalations.sort_by_key(|e| e.due_at);
-    Evaluation {
-        rule_set_version: rules.version,
-        sla: crate::sla::status(rules, &after, now),
-        next_wake_up: crate::sla::next_wake_up(rules, &after, users, now),
-        escalations,
-        prioritization,
-        assignment,
-        trace,
-    }
+    Evaluation { rule_set_version: rules.version, sla, next_wake_up, escalations, prioritization, assignment, trace }
 }

@@ -10,6 +10,7 @@ use crate::duration::DurationSpec;
 use crate::error::{Problem, ProblemCode};
 use crate::matcher::{KeywordMatcher, KeywordPattern};
 use crate::model::{Millis, Priority, Status, limits};
+use crate::trace::{Text, quoted_list};
 
 /// The default rule set, shipped with the crate.
 pub const DEFAULT_RULE_SET_JSON: &str = include_str!("../default-rules.json");
@@ -183,7 +184,7 @@ pub struct SlaTargetSpec {
 #[derive(Debug, Clone)]
 pub struct PrioritizationRule {
     /// Rule id.
-    pub id: String,
+    pub id: Text,
     /// Keywords as written.
     pub keywords: Vec<String>,
     /// Priority to set.
@@ -198,24 +199,64 @@ pub struct PrioritizationRule {
     pub requesters: Vec<String>,
     /// May lower a priority.
     pub may_lower: bool,
+    /// Trace text, formatted once here instead of on every evaluation.
+    pub(crate) explain: PrioritizationExplain,
+}
+
+/// Precomputed trace text of a prioritization rule.
+#[derive(Debug, Clone)]
+pub(crate) struct PrioritizationExplain {
+    pub keywords: Text,
+    pub no_match: Text,
+    pub categories: Text,
+    pub requesters: Text,
+    pub would_set: Text,
+}
+
+impl PrioritizationExplain {
+    fn new(
+        keywords: &[String],
+        fields: &BTreeSet<TextField>,
+        mode: MatchMode,
+        categories: &[String],
+        requesters: &[String],
+        priority: Priority,
+    ) -> Self {
+        let fields = quoted_list(fields.iter().map(|f| f.as_str()));
+        let mode = match mode {
+            MatchMode::Word => "whole word",
+            MatchMode::Substring => "substring",
+        };
+        Self {
+            keywords: format!("any of {} ({mode}) in {fields}", quoted_list(keywords.iter().map(String::as_str)))
+                .into(),
+            no_match: format!("none of them in {fields}").into(),
+            categories: format!("one of {}", quoted_list(categories.iter().map(String::as_str))).into(),
+            requesters: format!("one of {}", quoted_list(requesters.iter().map(String::as_str))).into(),
+            would_set: format!("would set {}", priority.as_str()).into(),
+        }
+    }
 }
 
 /// A validated assignment rule.
 #[derive(Debug, Clone)]
 pub struct AssignmentRule {
     /// Rule id.
-    pub id: String,
+    pub id: Text,
     /// Category matched.
     pub category: String,
     /// Role assigned.
     pub role: String,
+    /// Trace text: the category as expected, and what a match does.
+    pub(crate) expected: Text,
+    pub(crate) note: Text,
 }
 
 /// A validated escalation rule.
 #[derive(Debug, Clone)]
 pub struct EscalationRule {
     /// Rule id.
-    pub id: String,
+    pub id: Text,
     /// Priority matched.
     pub priority: Priority,
     /// Status matched.
@@ -226,6 +267,8 @@ pub struct EscalationRule {
     pub escalate_to_role: String,
     /// Priority to set, if any.
     pub set_priority: Option<Priority>,
+    /// Trace text of the time condition.
+    pub(crate) expected_after: Text,
 }
 
 /// Targets for one priority, in milliseconds.
@@ -353,10 +396,20 @@ impl RuleSet {
                 v.name(&r.id, &format!("requesters[{k}]"), c);
             }
             if let Some(priority) = priority {
-                prioritization.push(PrioritizationRule {
-                    id: r.id.clone(),
-                    keywords: r.keywords.iter().map(|k| k.trim().to_owned()).collect(),
+                let keywords: Vec<String> = r.keywords.iter().map(|k| k.trim().to_owned()).collect();
+                let explain = PrioritizationExplain::new(
+                    &keywords,
+                    &fields,
+                    r.match_mode,
+                    &r.categories,
+                    &r.requesters,
                     priority,
+                );
+                prioritization.push(PrioritizationRule {
+                    id: r.id.as_str().into(),
+                    keywords,
+                    priority,
+                    explain,
                     fields,
                     match_mode: r.match_mode,
                     categories: r.categories.clone(),
@@ -382,7 +435,13 @@ impl RuleSet {
                     format!("category `{}` is already routed by rule `{first}` (in rule `{}`)", r.category, r.id),
                 ));
             }
-            assignment.push(AssignmentRule { id: r.id.clone(), category: r.category.clone(), role: r.role.clone() });
+            assignment.push(AssignmentRule {
+                id: r.id.as_str().into(),
+                category: r.category.clone(),
+                role: r.role.clone(),
+                expected: format!("`{}`", r.category).into(),
+                note: format!("routes to role `{}`", r.role).into(),
+            });
         }
 
         let mut escalation = Vec::with_capacity(spec.escalation.len());
@@ -400,7 +459,8 @@ impl RuleSet {
                 (priority, status, after_ms, set_priority)
             {
                 escalation.push(EscalationRule {
-                    id: r.id.clone(),
+                    expected_after: format!("more than {}", crate::duration::format_millis(after_ms)).into(),
+                    id: r.id.as_str().into(),
                     priority,
                     status,
                     after_ms,

@@ -221,16 +221,17 @@ pub fn status(rules: &RuleSet, ticket: &Ticket, now: Millis) -> Option<SlaStatus
 
 /// The earliest instant at which an escalation or SLA transition could occur for the ticket.
 pub fn next_wake_up(rules: &RuleSet, ticket: &Ticket, users: &[User], now: Millis) -> Option<WakeUp> {
-    let mut candidates: Vec<WakeUp> = pending(rules, ticket, users, now, None)
-        .into_iter()
-        .map(|e| WakeUp { at: e.due_at, kind: WakeUpKind::Escalation, subject: e.rule })
+    wake_up_from(&pending(rules, ticket, users, now, None), status(rules, ticket, now).as_ref())
+}
+
+/// The earliest of the pending escalations and the next SLA transitions.
+pub(crate) fn wake_up_from(pending: &[crate::escalate::Escalation], sla: Option<&SlaStatus>) -> Option<WakeUp> {
+    let mut candidates: Vec<WakeUp> = pending
+        .iter()
+        .map(|e| WakeUp { at: e.due_at, kind: WakeUpKind::Escalation, subject: e.rule.clone() })
         .collect();
-    if let Some(sla) = status(rules, ticket, now) {
-        for (metric, m) in [(SlaMetric::FirstResponse, &sla.first_response), (SlaMetric::Resolution, &sla.resolution)] {
-            let subject = match metric {
-                SlaMetric::FirstResponse => "first_response",
-                SlaMetric::Resolution => "resolution",
-            };
+    if let Some(sla) = sla {
+        for (subject, m) in [("first_response", &sla.first_response), ("resolution", &sla.resolution)] {
             let next = match m.state {
                 SlaState::Ok => m.warning_at.map(|at| (at, WakeUpKind::SlaWarning)),
                 SlaState::Warning => m.deadline_at.map(|at| (at, WakeUpKind::SlaBreach)),

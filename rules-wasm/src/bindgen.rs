@@ -5,6 +5,7 @@ use std::cell::RefCell;
 
 use rules_core::codec::{CheckInput, EvaluateInput, ModuleInfo};
 use rules_core::escalate::EscalationCheck;
+use rules_core::evaluate::Classification;
 use rules_core::sla::SlaStatus;
 use rules_core::{Codec, Evaluation, RuleSet, RuleSetSpec};
 use tsify::Ts;
@@ -66,6 +67,18 @@ impl RuleEngine {
     #[wasm_bindgen(getter)]
     pub fn version(&self) -> u32 {
         u32::try_from(self.rules.version).unwrap_or(u32::MAX)
+    }
+
+    /// The priority and role a new ticket gets, without the explanation: cheap enough for every
+    /// keystroke. Equals what `evaluate` decides for an unprioritized ticket.
+    pub fn classify(
+        &self,
+        title: &str,
+        description: &str,
+        category: &str,
+        requester: &str,
+    ) -> Result<Ts<Classification>, JsError> {
+        Ok(Ts::from_rust(&rules_core::evaluate::classify(&self.rules, title, description, category, requester))?)
     }
 
     /// Prioritizes and assigns a ticket (see the codec's `evaluate`).

@@ -24,6 +24,22 @@ test('RuleEngine.evaluate equals the codec answer', () => {
   assert.deepEqual(JSON.parse(JSON.stringify(typed, (k, v) => (v === undefined ? null : v))), codec.answer);
 });
 
+test('RuleEngine.classify equals the priority and role of evaluate', () => {
+  const engine = new RuleEngine(ruleSet);
+  for (const [title, description, category] of [
+    ['Deploy is DOWN', 'urgent', 'ProductionChange'],
+    ['download stuck', 'countdown', 'Hardware'],
+    ['urgent: printer', '', 'Software'],
+  ]) {
+    const t = { title, description, category, created_at: T0 };
+    const full = engine.evaluate({ ticket: t, now: T0 });
+    const lean = engine.classify(title, description, category, '');
+    assert.equal(lean.priority, full.prioritization.priority);
+    assert.equal(lean.rule ?? null, full.prioritization.rule ?? null);
+    assert.equal(lean.role ?? null, full.assignment.role ?? null);
+  }
+});
+
 test('RuleEngine refuses an invalid rule set with the rule and field named', () => {
   const bad = structuredClone(ruleSet);
   bad.prioritization[1].priority = 'P9';

@@ -61,6 +61,7 @@ fn decisions_keep_their_invariants() {
     let (_, requests) = generated(SEED ^ 3, 5_000);
     let order = |p: &Value| ["Low", "Medium", "High", "Critical"].iter().position(|x| p == *x);
     let mut evaluated = 0;
+    let mut classified = 0;
     for request in &requests {
         let req: Value = serde_json::from_slice(request).expect("json");
         let answer: Value = serde_json::from_str(&rules_core::call(request)).expect("json");
@@ -78,6 +79,23 @@ fn decisions_keep_their_invariants() {
                 .and_then(|rules| rules.iter().find(|r| r["id"] == rule))
                 .expect("rule in set");
             assert_eq!(spec["may_lower"], true, "rule `{rule}` lowered without opting in: {answer}");
+        }
+        // The lean classification agrees with the full evaluation on unprioritized tickets.
+        if before.is_null() {
+            let rules = rules_core::RuleSet::from_json(&req["rule_set"].to_string()).expect("valid rule set");
+            let t = &req["ticket"];
+            let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            let c = rules_core::classify(
+                &rules,
+                &s(&t["title"]),
+                &s(&t["description"]),
+                &s(&t["category"]),
+                &s(&t["requester"]),
+            );
+            assert_eq!(serde_json::to_value(c.priority).expect("json"), p["priority"], "classify priority: {answer}");
+            assert_eq!(serde_json::to_value(&c.rule).expect("json"), p["rule"], "classify rule: {answer}");
+            assert_eq!(serde_json::to_value(&c.role).expect("json"), answer["answer"]["assignment"]["role"]);
+            classified += 1;
         }
         // An assigned ticket's assignee is one of the eligible members, picked by the counter.
         let a = &answer["answer"]["assignment"];
@@ -98,4 +116,5 @@ fn decisions_keep_their_invariants() {
         }
     }
     assert!(evaluated > 500, "only {evaluated} evaluations to check");
+    assert!(classified > 200, "only {classified} classifications to check");
 }
