@@ -32,19 +32,19 @@ setup() {
   fi
 }
 
-wasm_opt() { # in out: binaryen from npm (wasm-pack's own download cannot reach its host)
+wasm_opt() { # in out [level]: binaryen from npm (wasm-pack's own download cannot reach its host)
   # The features are rustc's defaults for wasm32-unknown-unknown; nothing newer, so that every
   # browser and Wasmtime accept the result.
-  "$ROOT/tests/node/node_modules/.bin/wasm-opt" -Oz --strip-debug --strip-producers \
+  "$ROOT/tests/node/node_modules/.bin/wasm-opt" "${3:--Oz}" --strip-debug --strip-producers \
     --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int \
     --enable-reference-types --enable-multivalue "$1" -o "$2"
 }
 
 build() {
   log "build: host-abi rule module (Wasmtime)"
-  cargo build -p rules-wasm --target wasm32-unknown-unknown --profile wasm --features host-abi
+  cargo build -p rules-wasm --target wasm32-unknown-unknown --profile wasm-host --features host-abi
   mkdir -p build
-  wasm_opt "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm/rules_wasm.wasm" build/nixflow_rules.wasm
+  wasm_opt "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-host/rules_wasm.wasm" build/nixflow_rules.wasm -O3
 
   log "build: wasm-bindgen package (browser, Node) into pkg/"
   # --no-opt: wasm-pack would download binaryen from a host this network cannot reach.

@@ -307,12 +307,13 @@ pub struct Classification {
 /// Classifies a new, unprioritized ticket: exactly what [`evaluate`] decides for its priority
 /// and role, without the explanation.
 pub fn classify(rules: &RuleSet, title: &str, description: &str, category: &str, requester: &str) -> Classification {
-    let mut hits: Vec<Hit> = Vec::new();
-    rules.matcher.find(TextField::Title, title, &mut hits);
-    rules.matcher.find(TextField::Description, description, &mut hits);
+    let mut hit = vec![false; rules.prioritization.len()];
+    let reads =
+        |field: TextField| move |i: usize| rules.prioritization.get(i).is_some_and(|r| r.fields.contains(&field));
+    rules.matcher.mark(title, &mut hit, reads(TextField::Title));
+    rules.matcher.mark(description, &mut hit, reads(TextField::Description));
     let mut winner = None;
-    for (index, rule) in rules.prioritization.iter().enumerate() {
-        let hit = hits.iter().any(|h| h.rule == index && rule.fields.contains(&h.field));
+    for ((index, rule), &hit) in rules.prioritization.iter().enumerate().zip(&hit) {
         if RuleConditions::check(rule, hit, category, requester).all() {
             winner = better(winner, index, rule);
         }

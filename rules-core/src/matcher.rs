@@ -85,6 +85,30 @@ impl KeywordMatcher {
         Ok(Self { automaton, patterns: infos, rules })
     }
 
+    /// Marks in `matched` (indexed by rule) every rule with a keyword in `text` that `wanted`
+    /// accepts for the rule: the lean path for [`crate::evaluate::classify`], with no offsets to
+    /// map back and nothing allocated per hit.
+    pub(crate) fn mark(&self, text: &str, matched: &mut [bool], wanted: impl Fn(usize) -> bool) {
+        let Some(automaton) = &self.automaton else { return };
+        if text.is_empty() {
+            return;
+        }
+        let folded = fold_text(text);
+        let haystack: &str = &folded;
+        for m in automaton.find_overlapping_iter(haystack) {
+            let Some(info) = self.patterns.get(m.pattern().as_usize()) else { continue };
+            let bounded = is_bounded(haystack, info, m.start(), m.end());
+            for o in &info.occurrences {
+                if (o.mode == MatchMode::Substring || bounded)
+                    && wanted(o.rule)
+                    && let Some(flag) = matched.get_mut(o.rule)
+                {
+                    *flag = true;
+                }
+            }
+        }
+    }
+
     /// Appends the hits of every rule in `text` to `out`.
     pub(crate) fn find(&self, field: TextField, text: &str, out: &mut Vec<Hit>) {
         let Some(automaton) = &self.automaton else { return };
@@ -96,10 +120,7 @@ impl KeywordMatcher {
         let mut counts = vec![0usize; self.rules];
         for m in automaton.find_overlapping_iter(haystack) {
             let Some(info) = self.patterns.get(m.pattern().as_usize()) else { continue };
-            let bounded = (!info.word_start
-                || !haystack.get(..m.start()).and_then(|s| s.chars().next_back()).is_some_and(is_word_char))
-                && (!info.word_end
-                    || !haystack.get(m.end()..).and_then(|s| s.chars().next()).is_some_and(is_word_char));
+            let bounded = is_bounded(haystack, info, m.start(), m.end());
             for o in &info.occurrences {
                 if o.mode == MatchMode::Word && !bounded {
                     continue;
@@ -114,6 +135,32 @@ impl KeywordMatcher {
             }
         }
     }
+}
+
+/// Whether the match `[start, end)` sits on word boundaries where the keyword needs them.
+fn is_bounded(haystack: &str, info: &PatternInfo, start: usize, end: usize) -> bool {
+    (!info.word_start || !haystack.get(..start).and_then(|s| s.chars().next_back()).is_some_and(is_word_char))
+        && (!info.word_end || !haystack.get(end..).and_then(|s| s.chars().next()).is_some_and(is_word_char))
+}
+
+/// Case-folded text alone, without the offset map.
+fn fold_text(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        return if text.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(text.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(text)
+        };
+    }
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(std::iter::once(c).default_case_fold());
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A word character: a letter or digit of any script, or `_`.
@@ -154,6 +201,12 @@ fn fold(text: &str) -> Folded<'_> {
     let mut origin = Vec::with_capacity(text.len());
     for (i, c) in text.char_indices() {
         let i = u32::try_from(i).unwrap_or(u32::MAX);
+        if c.is_ascii() {
+            // Most of a mostly-Latin text: skip the table lookup.
+            out.push(c.to_ascii_lowercase());
+            origin.push(i);
+            continue;
+        }
         for f in std::iter::once(c).default_case_fold() {
             out.push(f);
             origin.extend(std::iter::repeat_n(i, f.len_utf8()));
