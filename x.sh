@@ -27,8 +27,11 @@ setup() {
   if [ "$(wasm-pack --version 2>/dev/null)" != "wasm-pack $WASM_PACK_VERSION" ]; then
     cargo install --force --locked wasm-pack --version "$WASM_PACK_VERSION"
   fi
-  if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; then
-    (cd tests/node && npm ci --no-audit --no-fund)
+  if [ ! -d tests/node/node_modules ] || [ tests/node/package.json -nt tests/node/node_modules/.package-lock.json ]; then
+    # `npm install`, not `npm ci`: the lock file here cannot list @gorules/zen-engine's optional
+    # per-platform packages (this npm records no download addresses), so `npm ci` calls it out
+    # of sync. Every dependency is pinned to an exact version in package.json.
+    (cd tests/node && npm install --no-audit --no-fund)
   fi
 }
 

@@ -50,18 +50,21 @@ const tickets = Array.from({ length: N }, () => ({
 
 // ---- the reference: a plain hand-written function
 const wordRe = (k) => new RegExp(`(?<![\\p{Alphabetic}\\p{N}_])${k}(?![\\p{Alphabetic}\\p{N}_])`, 'iu');
-const HAND = KEYWORDS.map(([k, p]) => [wordRe(k), p]);
-function handWritten(t) {
-  let priority = 'Medium';
-  let best = -1;
-  for (const [re, p] of HAND) {
-    if (RANK[p] > best && (re.test(t.title) || re.test(t.description))) {
-      best = RANK[p];
-      priority = p;
+function handWrittenFor(keywords) {
+  const compiled = keywords.map(([k, p]) => [wordRe(k), p]);
+  return (t) => {
+    let priority = 'Medium';
+    let best = -1;
+    for (const [re, p] of compiled) {
+      if (RANK[p] > best && (re.test(t.title) || re.test(t.description))) {
+        best = RANK[p];
+        priority = p;
+      }
     }
-  }
-  return { priority, role: ROLES[t.category] ?? null };
+    return { priority, role: ROLES[t.category] ?? null };
+  };
 }
+const handWritten = handWrittenFor(KEYWORDS);
 
 // ---- nixflow
 const ruleSetJson = defaultRuleSetJson();
@@ -203,18 +206,7 @@ const largeSpec = JSON.parse(ruleSetJson);
 const extra = Array.from({ length: LARGE }, (_, i) => [`term${i}`, ['Low', 'Medium', 'High', 'Critical'][i % 4]]);
 largeSpec.prioritization.push(...extra.map(([k, p], i) => ({ id: `x${i}`, keywords: [k], priority: p })));
 const largeEngine = new RuleEngine(largeSpec);
-const HAND_LARGE = [...KEYWORDS, ...extra].map(([k, p]) => [wordRe(k), p]);
-function handWrittenLarge(t) {
-  let priority = 'Medium';
-  let best = -1;
-  for (const [re, p] of HAND_LARGE) {
-    if (RANK[p] > best && (re.test(t.title) || re.test(t.description))) {
-      best = RANK[p];
-      priority = p;
-    }
-  }
-  return { priority, role: ROLES[t.category] ?? null };
-}
+const handWrittenLarge = handWrittenFor([...KEYWORDS, ...extra]);
 function nixflowLarge(t) {
   const c = largeEngine.classify(t.title, t.description, t.category, '');
   return { priority: c.priority, role: c.role ?? null };
