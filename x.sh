@@ -79,7 +79,12 @@ case "${1:-}" in
     log "test: pkg/ in Node: TypeScript declarations and the typed RuleEngine"
     (cd tests/node && npx tsc --noEmit -p tsconfig.json && node --test engine.test.mjs)
     log "test: Rust (native, Wasmtime, and Node through pkg/)"
-    cargo test --workspace --release
+    if command -v cargo-nextest >/dev/null; then
+      # One summary line for the whole workspace, and each test in its own process.
+      cargo nextest run --workspace --release --no-fail-fast
+    else
+      cargo test --workspace --release --all-targets
+    fi
     ;;
   bench)
     setup
