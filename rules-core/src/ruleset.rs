@@ -508,7 +508,9 @@ impl Validator {
                 Problem::new(ProblemCode::InvalidRuleSet, format!("{kind} rule #{index} has an empty id"))
                     .at(format!("{kind}[{index}].id")),
             );
-        } else if !self.ids.insert(id.to_owned()) {
+            return;
+        }
+        if !self.ids.insert(id.to_owned()) {
             self.problems.push(Problem::in_rule(id, "id", format!("duplicate rule id `{id}`")));
         }
         self.name(id, "id", id);

@@ -388,6 +388,8 @@ cases = [
     case("a final status cannot pause the clock", val(rs(sla={"pause_statuses": ["Closed"], "targets": []})), bad({"field": "pause_statuses[0]", "message": "final status `Closed` cannot pause the clocks in rule `sla`"})),
     case("a duplicate SLA target", val(rs(sla={"targets": [{"priority": "High", "first_response": 1, "resolution": 2}, {"priority": "High", "first_response": 1, "resolution": 2}]})),
          bad({"field": "targets[1].priority", "message": "duplicate target for priority `High` in rule `sla`"})),
+    case("an empty rule id is reported once", val(rs(prioritization=[{"id": " ", "keywords": ["a"], "priority": "Low"}])),
+         bad({"code": "invalid_rule_set", "message": "prioritization rule #0 has an empty id", "path": "rule_set.prioritization[0].id"})),
     case("the rule set is not an object", val([1, 2, 3]), bad({"code": "invalid_rule_set"})),
     case("a rule set error stops evaluation too", ev(ticket(), rule_set=with_(lambda d: d["prioritization"][0].update(priority="P9"))), bad({"message": "unknown priority `P9` in rule `outage`"})),
     case("an over-long keyword", val(with_(lambda d: d["prioritization"][0].update(keywords=["x" * 300]))), bad({"field": "keywords[0]", "message": "keywords[0] in rule `outage` is 300 bytes; the limit is 256"})),
