@@ -446,7 +446,8 @@ pub struct Evaluation {
     pub escalations: Vec<crate::escalate::Escalation>,
     /// When the host should look at the ticket again.
     pub next_wake_up: Option<crate::sla::WakeUp>,
-    /// Every prioritization and assignment rule considered.
+    /// Every rule considered: prioritization and assignment on the ticket as changed, then
+    /// escalation on the ticket as decided (which of them the timeline holds, and why not).
     pub trace: Vec<TraceEntry>,
 }
 
@@ -466,7 +467,7 @@ pub fn evaluate(
     after.priority = Some(prioritization.priority);
     after.priority_source = prioritization.priority_source;
     after.assignee.clone_from(&assignment.assignee);
-    let mut escalations = crate::escalate::pending(rules, &after, users, now, None);
+    let mut escalations = crate::escalate::pending(rules, &after, users, now, Some(&mut trace));
     let sla = crate::sla::status(rules, &after, now);
     let next_wake_up = crate::sla::wake_up_from(&escalations, sla.as_ref());
     escalations.sort_by_key(|e| e.due_at);

@@ -71,7 +71,14 @@ cases = [
         {"kind": "prioritization", "rule": "outage", "matched": False, "conditions": [{"condition": "keywords", "passed": False, "saw": "none of them in `title`, `description`"}]},
         {"kind": "prioritization", "rule": "down", "matched": False},
         {"kind": "assignment", "rule": "hardware", "matched": False, "conditions": [{"condition": "category", "passed": False, "expected": "`Hardware`", "saw": "`Software`"}]},
-        {"kind": "assignment", "rule": "production-change", "matched": False}]}}),
+        {"kind": "assignment", "rule": "production-change", "matched": False},
+        {"kind": "escalation", "rule": "critical-approved-2h", "matched": False, "conditions": [
+            {"condition": "priority", "passed": False, "expected": "Critical", "saw": "High"},
+            {"condition": "status", "passed": False, "expected": "Approved", "saw": "InApproval"},
+            {"condition": "time_in_status", "passed": False, "expected": "more than PT2H", "saw": "PT0S since 1735689600000"},
+            {"condition": "not_yet_fired", "passed": True}]},
+        {"kind": "escalation", "rule": "high-approved-8h", "matched": False, "conditions": [{"passed": True}, {"passed": False}, {"passed": False}, {"passed": True}]},
+        {"kind": "escalation", "rule": "critical-in-progress-24h", "matched": False}]}}),
 ]
 write("prioritization-default", "The default rule set's keyword rules: whole words, case folding, highest priority wins, no lowering of a person's priority.", cases)
 
