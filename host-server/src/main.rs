@@ -18,9 +18,31 @@ fn main() -> anyhow::Result<()> {
     let mut request = Vec::new();
     std::io::stdin().read_to_end(&mut request)?;
     let answer = module.call(&request)?;
-    let pretty = serde_json::from_str::<serde_json::Value>(&answer)
-        .and_then(|v| serde_json::to_string_pretty(&v))
-        .unwrap_or(answer);
-    println!("{pretty}");
+    let value: serde_json::Value = serde_json::from_str(&answer)?;
+    if let Some(summary) = summarize(&value) {
+        eprintln!("{summary}");
+    }
+    println!("{}", serde_json::to_string_pretty(&value)?);
     Ok(())
+}
+
+/// A few lines for people, ahead of the full answer, when the answer is an evaluation.
+fn summarize(answer: &serde_json::Value) -> Option<String> {
+    let a = answer.get("answer").filter(|_| answer["op"] == "evaluate")?;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    let mut lines = vec![
+        format!("priority  {}: {}", text(&a["prioritization"]["priority"]), text(&a["prioritization"]["reason"])),
+        format!("assignee  {}: {}", text(&a["assignment"]["assignee"]), text(&a["assignment"]["reason"])),
+    ];
+    if let Some(sla) = a["sla"].as_object() {
+        lines.push(format!(
+            "SLA       first response due at {} ms, resolution at {} ms (epoch)",
+            sla["first_response"]["deadline_at"], sla["resolution"]["deadline_at"]
+        ));
+    }
+    for e in a["escalations"].as_array().into_iter().flatten() {
+        lines.push(format!("escalates {}", text(&e["reason"])));
+    }
+    lines.push(format!("wake up   at {} ms for {}", a["next_wake_up"]["at"], text(&a["next_wake_up"]["subject"])));
+    Some(lines.join("\n"))
 }

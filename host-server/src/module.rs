@@ -164,7 +164,8 @@ impl RuleModule {
     }
 }
 
-/// An instantiated rule module.
+/// An instantiated rule module. After a call fails (trap, fuel, memory), its memory may be in
+/// any state: drop the instance and take a fresh one.
 pub struct ModuleInstance {
     store: Store<StoreData>,
     memory: Memory,
