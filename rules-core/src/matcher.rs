@@ -2,6 +2,7 @@
 //! automaton over case-folded text, with whole-word checks done on each hit.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use caseless::Caseless;
@@ -58,13 +59,14 @@ pub(crate) struct KeywordMatcher {
 impl KeywordMatcher {
     pub(crate) fn new(patterns: &[KeywordPattern]) -> Result<Self, aho_corasick::BuildError> {
         let mut folded: Vec<String> = Vec::new();
+        let mut index: BTreeMap<String, usize> = BTreeMap::new();
         let mut infos: Vec<PatternInfo> = Vec::new();
         let mut rules = 0;
         for p in patterns {
             rules = rules.max(p.rule.saturating_add(1));
-            let f = fold(&p.keyword).text.into_owned();
+            let f = fold(&p.keyword, false).text.into_owned();
             let occurrence = Occurrence { rule: p.rule, keyword_index: p.keyword_index, mode: p.mode };
-            if let Some(i) = folded.iter().position(|existing| *existing == f) {
+            if let Some(&i) = index.get(&f) {
                 if let Some(info) = infos.get_mut(i) {
                     info.occurrences.push(occurrence);
                 }
@@ -75,6 +77,7 @@ impl KeywordMatcher {
                 word_end: f.chars().next_back().is_some_and(is_word_char),
                 occurrences: vec![occurrence],
             });
+            index.insert(f.clone(), folded.len());
             folded.push(f);
         }
         let automaton = if folded.is_empty() {
@@ -93,8 +96,8 @@ impl KeywordMatcher {
         if text.is_empty() {
             return;
         }
-        let folded = fold_text(text);
-        let haystack: &str = &folded;
+        let folded = fold(text, false);
+        let haystack: &str = &folded.text;
         for m in automaton.find_overlapping_iter(haystack) {
             let Some(info) = self.patterns.get(m.pattern().as_usize()) else { continue };
             let bounded = is_bounded(haystack, info, m.start(), m.end());
@@ -115,7 +118,7 @@ impl KeywordMatcher {
         if text.is_empty() {
             return;
         }
-        let folded = fold(text);
+        let folded = fold(text, true);
         let haystack: &str = &folded.text;
         let mut counts = vec![0usize; self.rules];
         for m in automaton.find_overlapping_iter(haystack) {
@@ -143,26 +146,6 @@ fn is_bounded(haystack: &str, info: &PatternInfo, start: usize, end: usize) -> b
         && (!info.word_end || !haystack.get(end..).and_then(|s| s.chars().next()).is_some_and(is_word_char))
 }
 
-/// Case-folded text alone, without the offset map.
-fn fold_text(text: &str) -> Cow<'_, str> {
-    if text.is_ascii() {
-        return if text.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(text.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(text)
-        };
-    }
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.extend(std::iter::once(c).default_case_fold());
-        }
-    }
-    Cow::Owned(out)
-}
-
 /// A word character: a letter or digit of any script, or `_`.
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
@@ -187,8 +170,9 @@ impl Folded<'_> {
     }
 }
 
-/// Unicode default case folding (ASCII fast path keeps offsets identical).
-fn fold(text: &str) -> Folded<'_> {
+/// Unicode default case folding (ASCII fast path keeps offsets identical). With `map_origin`,
+/// a non-ASCII text also gets the original offset of every folded byte.
+fn fold(text: &str, map_origin: bool) -> Folded<'_> {
     if text.is_ascii() {
         let text = if text.bytes().any(|b| b.is_ascii_uppercase()) {
             Cow::Owned(text.to_ascii_lowercase())
@@ -198,21 +182,21 @@ fn fold(text: &str) -> Folded<'_> {
         return Folded { text, origin: None };
     }
     let mut out = String::with_capacity(text.len());
-    let mut origin = Vec::with_capacity(text.len());
+    let mut origin = Vec::with_capacity(if map_origin { text.len() } else { 0 });
     for (i, c) in text.char_indices() {
-        let i = u32::try_from(i).unwrap_or(u32::MAX);
+        let before = out.len();
         if c.is_ascii() {
             // Most of a mostly-Latin text: skip the table lookup.
             out.push(c.to_ascii_lowercase());
-            origin.push(i);
-            continue;
+        } else {
+            out.extend(std::iter::once(c).default_case_fold());
         }
-        for f in std::iter::once(c).default_case_fold() {
-            out.push(f);
-            origin.extend(std::iter::repeat_n(i, f.len_utf8()));
+        if map_origin {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            origin.extend(std::iter::repeat_n(i, out.len().saturating_sub(before)));
         }
     }
-    Folded { text: Cow::Owned(out), origin: Some(origin) }
+    Folded { text: Cow::Owned(out), origin: map_origin.then_some(origin) }
 }
 
 /// Counts UTF-16 code units in `text[..byte]`: JavaScript string offsets for the browser.
