@@ -1,48 +1,55 @@
-//! `host-server`: until the HTTP service lands, it answers one codec request from stdin with a
-//! rule module hosted in Wasmtime and pretty-prints the answer:
-//! `host-server build/nixflow_rules.wasm < examples/sample-request.json`.
+//! `host-server`: parses the configuration, wires the state, serves until Ctrl-C or SIGTERM.
 
-use std::io::Read;
+use std::sync::Arc;
 
-use host_server::module::{Limits, RuleModule};
+use clap::Parser;
+use host_server::{AppState, Config, app, clock::SystemClock};
+use tracing_subscriber::EnvFilter;
 
-fn main() -> anyhow::Result<()> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "build/nixflow_rules.wasm".to_owned());
-    let module = RuleModule::from_file(&path, Limits::default())?;
-    eprintln!(
-        "rule module {path}: sha256 {}, {} bytes, ABI version {}",
-        module.sha256(),
-        module.size(),
-        module.abi_version()
-    );
-    let mut request = Vec::new();
-    std::io::stdin().read_to_end(&mut request)?;
-    let answer = module.call(&request)?;
-    let value: serde_json::Value = serde_json::from_str(&answer)?;
-    if let Some(summary) = summarize(&value) {
-        eprintln!("{summary}");
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_env("NIXFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    if std::env::var("NIXFLOW_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        tracing_subscriber::fmt().json().with_current_span(true).with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    let config = Config::parse();
+    let state = AppState::build(&config, Arc::new(SystemClock)).await?;
+    let module = state.rules.active();
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let address = listener.local_addr()?;
+    tracing::info!(
+        %address,
+        database = %config.database.display(),
+        counters = state.counters.kind(),
+        module_sha256 = module.sha256(),
+        rule_set_version = state.rule_set.load().version,
+        "NixFlow is serving"
+    );
+    println!("\nNixFlow is running at http://{address}/");
+    println!("  API description: http://{address}/api/openapi.json   health: http://{address}/readyz");
+    if config.demo {
+        println!(
+            "  demo users (password `{}`): rita (requester), alice and bob (Engineer), hana and hugo (Hardware Engineer), maria (manager), dan (director), ada (admin)",
+            host_server::demo::DEMO_PASSWORD
+        );
+    }
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown()).await?;
     Ok(())
 }
 
-/// A few lines for people, ahead of the full answer, when the answer is an evaluation.
-fn summarize(answer: &serde_json::Value) -> Option<String> {
-    let a = answer.get("answer").filter(|_| answer["op"] == "evaluate")?;
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
-    let mut lines = vec![
-        format!("priority  {}: {}", text(&a["prioritization"]["priority"]), text(&a["prioritization"]["reason"])),
-        format!("assignee  {}: {}", text(&a["assignment"]["assignee"]), text(&a["assignment"]["reason"])),
-    ];
-    if let Some(sla) = a["sla"].as_object() {
-        lines.push(format!(
-            "SLA       first response due at {} ms, resolution at {} ms (epoch)",
-            sla["first_response"]["deadline_at"], sla["resolution"]["deadline_at"]
-        ));
-    }
-    for e in a["escalations"].as_array().into_iter().flatten() {
-        lines.push(format!("escalates {}", text(&e["reason"])));
-    }
-    lines.push(format!("wake up   at {} ms for {}", a["next_wake_up"]["at"], text(&a["next_wake_up"]["subject"])));
-    Some(lines.join("\n"))
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
 }

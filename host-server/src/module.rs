@@ -69,6 +69,15 @@ struct StoreData {
     limits: StoreLimits,
 }
 
+/// The one Wasmtime [`Engine`] a server shares between all its modules: fuel metering on, the
+/// wasm stack capped.
+pub fn engine(limits: &Limits) -> Result<Engine, ModuleError> {
+    let mut config = Config::new();
+    config.consume_fuel(true);
+    config.max_wasm_stack(limits.max_wasm_stack);
+    Engine::new(&config).map_err(|e| ModuleError::Compile(format!("{e:#}")))
+}
+
 /// A compiled rule module.
 pub struct RuleModule {
     engine: Engine,
@@ -87,12 +96,15 @@ impl RuleModule {
         Ok(Self::from_bytes(&bytes, limits)?)
     }
 
-    /// Compiles a module from bytes (never from precompiled artifacts) and checks its ABI.
+    /// Compiles a module from bytes with an Engine of its own.
     pub fn from_bytes(bytes: &[u8], limits: Limits) -> Result<Self, ModuleError> {
-        let mut config = Config::new();
-        config.consume_fuel(true);
-        config.max_wasm_stack(limits.max_wasm_stack);
-        let engine = Engine::new(&config).map_err(|e| ModuleError::Compile(format!("{e:#}")))?;
+        Self::compile(&engine(&limits)?, bytes, limits)
+    }
+
+    /// Compiles a module from bytes (never from precompiled artifacts) in `engine`, which must
+    /// come from [`engine`] with the same limits, and checks its ABI.
+    pub fn compile(engine: &Engine, bytes: &[u8], limits: Limits) -> Result<Self, ModuleError> {
+        let engine = engine.clone();
         let module = Module::new(&engine, bytes).map_err(|e| ModuleError::Compile(format!("{e:#}")))?;
         if let Some(import) = module.imports().next() {
             return Err(ModuleError::HasImports(format!("{}::{}", import.module(), import.name())));
@@ -138,6 +150,13 @@ impl RuleModule {
         self.instance()?.call(request)
     }
 
+    /// Like [`RuleModule::call`], also reporting the fuel the call burnt.
+    pub fn call_metered(&self, request: &[u8]) -> Result<(String, u64), ModuleError> {
+        let mut instance = self.instance()?;
+        let answer = instance.call(request)?;
+        Ok((answer, instance.fuel_used()))
+    }
+
     fn store(&self) -> Result<Store<StoreData>, ModuleError> {
         let limits = StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).instances(1).build();
         let mut store = Store::new(&self.engine, StoreData { limits });
@@ -178,6 +197,11 @@ pub struct ModuleInstance {
 impl ModuleInstance {
     fn refuel(&mut self) -> Result<(), ModuleError> {
         self.store.set_fuel(self.fuel).map_err(trap)
+    }
+
+    /// Fuel burnt since the last call began.
+    pub fn fuel_used(&self) -> u64 {
+        self.fuel.saturating_sub(self.store.get_fuel().unwrap_or(0))
     }
 
     /// Answers one codec request. Each call gets the full fuel budget.

@@ -1,0 +1,484 @@
+//! The ticket aggregate: its events, the pure fold that turns them into state, and the state
+//! machine. Events carry the decision made (with rule-set version and module hash), so a replay
+//! never re-runs rules that may since have changed. All decision logic lives in the command
+//! handlers (`service.rs`); [`TicketState::apply`] only records.
+
+use rules_core::model::{FiredEscalation, Millis, Priority, PrioritySource, Status, StatusEntry};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The stream that holds published rule sets.
+pub const RULESET_STREAM: &str = "ruleset";
+
+/// Which rules decided, and with which module: recorded on every automation event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Provenance {
+    /// sha256 of the rule module that answered.
+    pub module_sha256: String,
+    /// Version of the rule set it evaluated.
+    pub rule_set_version: u64,
+    /// What caused the evaluation (`ticket.created`, `ticket.updated`, …).
+    pub trigger: String,
+}
+
+/// A comment on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Comment {
+    /// Author's user id.
+    pub author: String,
+    /// Text.
+    pub body: String,
+    /// When (epoch ms).
+    pub at: Millis,
+}
+
+/// Every event NixFlow records. The wire `type` is the CloudEvents type (`ticket.created`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum EventPayload {
+    /// A ticket was filed.
+    #[serde(rename = "ticket.created")]
+    TicketCreated {
+        /// `TKT-YYYYMMDD-NNNN`.
+        number: String,
+        /// Title.
+        title: String,
+        /// Description.
+        description: String,
+        /// Category.
+        category: String,
+        /// Requester's user id.
+        requester: String,
+        /// A priority set by a person at creation, if any.
+        priority: Option<Priority>,
+    },
+    /// Fields changed by a person.
+    #[serde(rename = "ticket.updated")]
+    TicketUpdated {
+        /// New title.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        title: Option<String>,
+        /// New description.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        /// New category.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        category: Option<String>,
+        /// New priority, set by a person.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        priority: Option<Priority>,
+    },
+    /// A person commented.
+    #[serde(rename = "ticket.commented")]
+    TicketCommented {
+        /// The comment.
+        comment: Comment,
+        /// Whether this comment is the first response (by someone other than the requester).
+        first_response: bool,
+    },
+    /// A status transition other than approval, rejection and closing.
+    #[serde(rename = "ticket.status_changed")]
+    TicketStatusChanged {
+        /// Previous status.
+        from: Status,
+        /// New status.
+        to: Status,
+        /// Why, if given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Approved (InApproval → Approved).
+    #[serde(rename = "ticket.approved")]
+    TicketApproved {
+        /// Why, if given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Rejected (InApproval → Rejected).
+    #[serde(rename = "ticket.rejected")]
+    TicketRejected {
+        /// Why, if given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Closed (Resolved → Closed).
+    #[serde(rename = "ticket.closed")]
+    TicketClosed {
+        /// Why, if given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Assigned by a person.
+    #[serde(rename = "ticket.assigned")]
+    TicketAssigned {
+        /// New assignee.
+        assignee: String,
+        /// Previous assignee.
+        previous: Option<String>,
+    },
+    /// The rule module prioritized the ticket.
+    #[serde(rename = "automation.prioritization_applied")]
+    PrioritizationApplied {
+        /// Which module and rules.
+        provenance: Provenance,
+        /// The priority now.
+        priority: Priority,
+        /// Who owns it now.
+        priority_source: PrioritySource,
+        /// The module's whole decision (rule, matches, reason).
+        decision: serde_json::Value,
+    },
+    /// The rule module assigned the ticket by round-robin.
+    #[serde(rename = "automation.assignment_applied")]
+    AssignmentApplied {
+        /// Which module and rules.
+        provenance: Provenance,
+        /// The new assignee.
+        assignee: String,
+        /// Team role rotated over.
+        role: String,
+        /// The round-robin counter value used.
+        counter: u64,
+        /// The module's whole decision (eligible list, skipped users and why).
+        decision: serde_json::Value,
+    },
+    /// One evaluation, with its explain trace and outcome (whether or not it changed anything).
+    #[serde(rename = "automation.rule_evaluated")]
+    RuleEvaluated {
+        /// Which module and rules.
+        provenance: Provenance,
+        /// The module's evaluation (prioritization, assignment, SLA, escalation timeline,
+        /// next wake-up, trace).
+        evaluation: serde_json::Value,
+    },
+    /// The rule module could not answer; the triggering change is stored regardless.
+    #[serde(rename = "automation.rule_evaluation_failed")]
+    RuleEvaluationFailed {
+        /// sha256 of the module that failed, if one was loaded.
+        module_sha256: String,
+        /// What caused the evaluation.
+        trigger: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// A new rule-set version was published.
+    #[serde(rename = "ruleset.published")]
+    RuleSetPublished {
+        /// The version.
+        version: u64,
+        /// The rule set (JSON, as validated by the module).
+        rule_set: serde_json::Value,
+        /// sha256 of the module that validated it.
+        module_sha256: String,
+    },
+}
+
+impl EventPayload {
+    /// The CloudEvents type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TicketCreated { .. } => "ticket.created",
+            Self::TicketUpdated { .. } => "ticket.updated",
+            Self::TicketCommented { .. } => "ticket.commented",
+            Self::TicketStatusChanged { .. } => "ticket.status_changed",
+            Self::TicketApproved { .. } => "ticket.approved",
+            Self::TicketRejected { .. } => "ticket.rejected",
+            Self::TicketClosed { .. } => "ticket.closed",
+            Self::TicketAssigned { .. } => "ticket.assigned",
+            Self::PrioritizationApplied { .. } => "automation.prioritization_applied",
+            Self::AssignmentApplied { .. } => "automation.assignment_applied",
+            Self::RuleEvaluated { .. } => "automation.rule_evaluated",
+            Self::RuleEvaluationFailed { .. } => "automation.rule_evaluation_failed",
+            Self::RuleSetPublished { .. } => "ruleset.published",
+        }
+    }
+
+    /// Every type, for filters and metrics.
+    pub const KINDS: [&'static str; 13] = [
+        "ticket.created",
+        "ticket.updated",
+        "ticket.commented",
+        "ticket.status_changed",
+        "ticket.approved",
+        "ticket.rejected",
+        "ticket.closed",
+        "ticket.assigned",
+        "automation.prioritization_applied",
+        "automation.assignment_applied",
+        "automation.rule_evaluated",
+        "automation.rule_evaluation_failed",
+        "ruleset.published",
+    ];
+}
+
+/// A ticket as the projections hold it: the fold of its stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TicketState {
+    /// Stream id (also the ticket id).
+    pub id: String,
+    /// `TKT-YYYYMMDD-NNNN`.
+    pub number: String,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Category.
+    pub category: String,
+    /// Requester's user id.
+    pub requester: String,
+    /// Current priority (`None` only before the first prioritization).
+    #[schema(value_type = Option<String>)]
+    pub priority: Option<Priority>,
+    /// Whether a person or automation set it.
+    #[schema(value_type = String)]
+    pub priority_source: PrioritySource,
+    /// Status.
+    #[schema(value_type = String)]
+    pub status: Status,
+    /// Assignee's user id.
+    pub assignee: Option<String>,
+    /// Creation instant (epoch ms).
+    pub created_at: Millis,
+    /// Last change (epoch ms).
+    pub updated_at: Millis,
+    /// Status history, oldest first; starts with InApproval at `created_at`.
+    #[schema(value_type = Vec<Object>)]
+    pub history: Vec<StatusEntry>,
+    /// First response by someone other than the requester.
+    pub first_response_at: Option<Millis>,
+    /// Escalations that fired.
+    #[schema(value_type = Vec<Object>)]
+    pub escalations_fired: Vec<FiredEscalation>,
+    /// Comments, oldest first.
+    pub comments: Vec<Comment>,
+    /// Stream version: the number of events applied.
+    pub version: u64,
+    /// Rule-set version of the last evaluation.
+    pub rule_set_version: Option<u64>,
+    /// Module of the last evaluation.
+    pub module_sha256: Option<String>,
+}
+
+impl TicketState {
+    /// Folds one event into the state. `None` + `ticket.created` starts a ticket; anything else
+    /// on `None` is ignored (the store never produces it).
+    pub fn apply(state: Option<Self>, id: &str, at: Millis, payload: &EventPayload) -> Option<Self> {
+        let mut t = match (state, payload) {
+            (None, EventPayload::TicketCreated { number, title, description, category, requester, priority }) => {
+                return Some(Self {
+                    id: id.to_owned(),
+                    number: number.clone(),
+                    title: title.clone(),
+                    description: description.clone(),
+                    category: category.clone(),
+                    requester: requester.clone(),
+                    priority: *priority,
+                    priority_source: PrioritySource::Person,
+                    status: Status::InApproval,
+                    assignee: None,
+                    created_at: at,
+                    updated_at: at,
+                    history: vec![StatusEntry { status: Status::InApproval, at }],
+                    first_response_at: None,
+                    escalations_fired: Vec::new(),
+                    comments: Vec::new(),
+                    version: 1,
+                    rule_set_version: None,
+                    module_sha256: None,
+                });
+            }
+            (None, _) => return None,
+            (Some(t), _) => t,
+        };
+        let enter = |t: &mut Self, status: Status| {
+            t.status = status;
+            t.history.push(StatusEntry { status, at });
+        };
+        match payload {
+            EventPayload::TicketCreated { .. } | EventPayload::RuleSetPublished { .. } => {}
+            EventPayload::TicketUpdated { title, description, category, priority } => {
+                if let Some(v) = title {
+                    t.title.clone_from(v);
+                }
+                if let Some(v) = description {
+                    t.description.clone_from(v);
+                }
+                if let Some(v) = category {
+                    t.category.clone_from(v);
+                }
+                if let Some(p) = priority {
+                    t.priority = Some(*p);
+                    t.priority_source = PrioritySource::Person;
+                }
+            }
+            EventPayload::TicketCommented { comment, first_response } => {
+                if *first_response && t.first_response_at.is_none() {
+                    t.first_response_at = Some(comment.at);
+                }
+                t.comments.push(comment.clone());
+            }
+            EventPayload::TicketStatusChanged { to, .. } => enter(&mut t, *to),
+            EventPayload::TicketApproved { .. } => enter(&mut t, Status::Approved),
+            EventPayload::TicketRejected { .. } => enter(&mut t, Status::Rejected),
+            EventPayload::TicketClosed { .. } => enter(&mut t, Status::Closed),
+            EventPayload::TicketAssigned { assignee, .. } => t.assignee = Some(assignee.clone()),
+            EventPayload::PrioritizationApplied { provenance, priority, priority_source, .. } => {
+                t.priority = Some(*priority);
+                t.priority_source = *priority_source;
+                t.note(provenance);
+            }
+            EventPayload::AssignmentApplied { provenance, assignee, .. } => {
+                t.assignee = Some(assignee.clone());
+                t.note(provenance);
+            }
+            EventPayload::RuleEvaluated { provenance, .. } => t.note(provenance),
+            EventPayload::RuleEvaluationFailed { .. } => {}
+        }
+        t.updated_at = t.updated_at.max(at);
+        t.version = t.version.saturating_add(1);
+        Some(t)
+    }
+
+    fn note(&mut self, provenance: &Provenance) {
+        self.rule_set_version = Some(provenance.rule_set_version);
+        self.module_sha256 = Some(provenance.module_sha256.clone());
+    }
+
+    /// The ticket as the rule module reads it.
+    pub fn to_rules(&self) -> rules_core::model::Ticket {
+        rules_core::model::Ticket {
+            id: self.id.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            category: self.category.clone(),
+            requester: self.requester.clone(),
+            priority: self.priority,
+            priority_source: self.priority_source,
+            status: self.status,
+            assignee: self.assignee.clone(),
+            created_at: self.created_at,
+            history: self.history.clone(),
+            first_response_at: self.first_response_at,
+            escalations_fired: self.escalations_fired.clone(),
+        }
+    }
+}
+
+/// The state machine. `Ok` names the event a transition records.
+pub fn transition(from: Status, to: Status) -> Result<TransitionKind, String> {
+    use Status::*;
+    let kind = match (from, to) {
+        (InApproval, Approved) => TransitionKind::Approve,
+        (InApproval, Rejected) => TransitionKind::Reject,
+        (Resolved, Closed) => TransitionKind::Close,
+        (Approved, InProgress)
+        | (InProgress, OnHold)
+        | (OnHold, InProgress)
+        | (InProgress, Resolved)
+        // Reopen: a resolved ticket that was not really solved, a rejected request resubmitted.
+        | (Resolved, InProgress)
+        | (Rejected, InApproval) => TransitionKind::Change,
+        _ => {
+            let allowed: Vec<&str> = Status::ALL
+                .into_iter()
+                .filter(|&s| s != from && transition_allowed(from, s))
+                .map(Status::as_str)
+                .collect();
+            return Err(if allowed.is_empty() {
+                format!("a ticket in `{}` cannot change status", from.as_str())
+            } else {
+                format!(
+                    "cannot go from `{}` to `{}`; allowed: {}",
+                    from.as_str(),
+                    to.as_str(),
+                    allowed.join(", ")
+                )
+            });
+        }
+    };
+    Ok(kind)
+}
+
+fn transition_allowed(from: Status, to: Status) -> bool {
+    use Status::*;
+    matches!(
+        (from, to),
+        (InApproval, Approved)
+            | (InApproval, Rejected)
+            | (Resolved, Closed)
+            | (Approved, InProgress)
+            | (InProgress, OnHold)
+            | (OnHold, InProgress)
+            | (InProgress, Resolved)
+            | (Resolved, InProgress)
+            | (Rejected, InApproval)
+    )
+}
+
+/// Which event a legal transition records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransitionKind {
+    /// `ticket.approved`.
+    Approve,
+    /// `ticket.rejected`.
+    Reject,
+    /// `ticket.closed`.
+    Close,
+    /// `ticket.status_changed`.
+    Change,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_machine_allows_exactly_the_documented_edges() {
+        let mut legal = Vec::new();
+        for from in Status::ALL {
+            for to in Status::ALL {
+                if transition(from, to).is_ok() {
+                    legal.push(format!("{}->{}", from.as_str(), to.as_str()));
+                }
+            }
+        }
+        assert_eq!(
+            legal,
+            [
+                "InApproval->Approved",
+                "InApproval->Rejected",
+                "Approved->InProgress",
+                "Rejected->InApproval",
+                "InProgress->OnHold",
+                "InProgress->Resolved",
+                "OnHold->InProgress",
+                "Resolved->InProgress",
+                "Resolved->Closed",
+            ]
+        );
+        let err = transition(Status::Closed, Status::InProgress).unwrap_err();
+        assert_eq!(err, "a ticket in `Closed` cannot change status");
+    }
+
+    #[test]
+    fn the_fold_records_history_and_first_response() {
+        let created = EventPayload::TicketCreated {
+            number: "TKT-20250129-0001".into(),
+            title: "t".into(),
+            description: "d".into(),
+            category: "Hardware".into(),
+            requester: "u1".into(),
+            priority: None,
+        };
+        let t = TicketState::apply(None, "t1", 10, &created).unwrap();
+        let t = TicketState::apply(Some(t), "t1", 20, &EventPayload::TicketApproved { reason: None }).unwrap();
+        let comment = Comment { author: "a1".into(), body: "on it".into(), at: 30 };
+        let t = TicketState::apply(Some(t), "t1", 30, &EventPayload::TicketCommented { comment, first_response: true })
+            .unwrap();
+        assert_eq!(t.status, Status::Approved);
+        assert_eq!(t.history.len(), 2);
+        assert_eq!(t.first_response_at, Some(30));
+        assert_eq!(t.version, 3);
+        assert_eq!(t.updated_at, 30);
+    }
+}

@@ -1,0 +1,111 @@
+//! The server's only way to a decision: the active rule module in Wasmtime.
+//!
+//! One [`Engine`] for the process; the active module behind an `ArcSwap`, so a call keeps the
+//! module it started with; every call in a fresh `Store` (fuel and memory capped) on Tokio's
+//! blocking pool, away from the executor threads that serve requests.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use wasmtime::Engine;
+
+use crate::module::{Limits, ModuleError, RuleModule};
+
+/// Why the module gave no decision.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    /// Trap, fuel, memory, or an unreadable answer.
+    #[error(transparent)]
+    Module(#[from] ModuleError),
+    /// The module answered with a refusal (its problems, as JSON).
+    #[error("the rule module refused the request: {0}")]
+    Refused(serde_json::Value),
+    /// The blocking pool could not run the call.
+    #[error("rule evaluation was cancelled")]
+    Cancelled,
+}
+
+/// The rule set the server evaluates with.
+#[derive(Debug)]
+pub struct ActiveRuleSet {
+    /// Its version.
+    pub version: u64,
+    /// Its exact JSON text (the codec caches compiled rule sets by text).
+    pub text: Box<RawValue>,
+}
+
+/// The Wasmtime host of the active rule module.
+pub struct RulesHost {
+    engine: Engine,
+    limits: Limits,
+    active: ArcSwap<RuleModule>,
+}
+
+impl RulesHost {
+    /// Compiles the module and makes it active.
+    pub fn new(bytes: &[u8], limits: Limits) -> Result<Self, ModuleError> {
+        let engine = crate::module::engine(&limits)?;
+        let module = RuleModule::compile(&engine, bytes, limits)?;
+        Ok(Self { engine, limits, active: ArcSwap::from_pointee(module) })
+    }
+
+    /// Compiles another module in the same engine (not activated).
+    pub fn compile(&self, bytes: &[u8]) -> Result<RuleModule, ModuleError> {
+        RuleModule::compile(&self.engine, bytes, self.limits)
+    }
+
+    /// The active module. Hold the `Arc` for the whole of one decision.
+    pub fn active(&self) -> Arc<RuleModule> {
+        self.active.load_full()
+    }
+
+    /// Makes a module active; calls in flight finish on the module they started with.
+    pub fn activate(&self, module: RuleModule) {
+        self.active.store(Arc::new(module));
+    }
+
+    /// Sends a codec request to `module` and returns the `answer` of a success.
+    pub async fn call(
+        &self,
+        module: &Arc<RuleModule>,
+        request: &impl Serialize,
+    ) -> Result<serde_json::Value, RulesError> {
+        let bytes = serde_json::to_vec(request).map_err(|e| ModuleError::BadAnswer(e.to_string()))?;
+        let module = Arc::clone(module);
+        let op = op_name(&bytes);
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || module.call_metered(&bytes))
+            .await
+            .map_err(|_| RulesError::Cancelled)?;
+        let elapsed = started.elapsed();
+        metrics::histogram!("nixflow_rule_evaluation_seconds", "op" => op).record(elapsed.as_secs_f64());
+        let (answer, fuel) = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                metrics::counter!("nixflow_rule_evaluation_failures_total", "op" => op).increment(1);
+                return Err(e.into());
+            }
+        };
+        metrics::histogram!("nixflow_rule_evaluation_fuel", "op" => op).record(fuel as f64);
+        let mut answer: serde_json::Value =
+            serde_json::from_str(&answer).map_err(|e| ModuleError::BadAnswer(format!("answer is not JSON: {e}")))?;
+        match answer.get("type").and_then(|t| t.as_str()) {
+            Some("success") => Ok(answer.get_mut("answer").map(serde_json::Value::take).unwrap_or_default()),
+            Some("failure") => {
+                Err(RulesError::Refused(answer.get_mut("errors").map(serde_json::Value::take).unwrap_or_default()))
+            }
+            _ => Err(ModuleError::BadAnswer("answer is neither a success nor a failure".into()).into()),
+        }
+    }
+}
+
+fn op_name(request: &[u8]) -> &'static str {
+    // The op is the first field of every request this host builds.
+    ["evaluate", "validate", "check_escalations", "sla_status", "next_wake_up", "compliance_report", "module_info"]
+        .into_iter()
+        .find(|op| request.starts_with(format!("{{\"op\":\"{op}\"").as_bytes()))
+        .unwrap_or("other")
+}

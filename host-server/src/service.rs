@@ -1,0 +1,775 @@
+//! Command handlers: read the stream, decide (through the rule module), append with the stream's
+//! version as the fence, and retry on a concurrent write. Every decision is made here; the fold
+//! in `domain.rs` only records.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rules_core::model::{Millis, Priority, Status};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::auth::Caller;
+use crate::domain::{self, Comment, EventPayload, Provenance, RULESET_STREAM, TicketState, TransitionKind};
+use crate::error::{ApiError, ApiResult};
+use crate::module::RuleModule;
+use crate::rules::{ActiveRuleSet, RulesError};
+use crate::store::{Commit, CommitError, IdempotencyRecord, NewEvent, Permission, StoredEvent};
+
+/// A command is retried this many times when it loses a race.
+const MAX_ATTEMPTS: usize = 200;
+
+/// Caps on free text.
+pub mod caps {
+    /// Title, in characters.
+    pub const TITLE: usize = 200;
+    /// Description, in bytes (the rule module's own cap).
+    pub const DESCRIPTION: usize = 64 * 1024 - 1;
+    /// Comment, in bytes.
+    pub const COMMENT: usize = 16 * 1024;
+    /// Category, in characters.
+    pub const CATEGORY: usize = 64;
+    /// Reasons, in characters.
+    pub const REASON: usize = 1000;
+}
+
+/// Who and which request: carried onto every event.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// Correlation id (the request id, or the client's `X-Correlation-Id`).
+    pub correlation_id: String,
+    /// `Idempotency-Key`, with the request's hash.
+    pub idempotency: Option<(String, String)>,
+}
+
+/// A new ticket.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTicket {
+    /// Title (1–200 characters).
+    pub title: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// Category (`Hardware`, `ProductionChange`, `Software`, …).
+    pub category: String,
+    /// A priority set by a person (agents and above).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub priority: Option<Priority>,
+}
+
+/// Changed fields (at least one).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTicket {
+    /// Title.
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Category.
+    pub category: Option<String>,
+    /// Priority, set by a person (agents and above).
+    #[schema(value_type = Option<String>)]
+    pub priority: Option<Priority>,
+}
+
+/// What a ticket command answers.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TicketResponse {
+    /// The ticket after the command and its automation.
+    pub ticket: TicketState,
+    /// The rule module's evaluation, without its trace (which is on the
+    /// `automation.rule_evaluated` event), when the command triggered one.
+    #[schema(value_type = Option<Object>)]
+    pub automation: Option<serde_json::Value>,
+    /// Why automation failed, when it did (the change itself is stored).
+    pub automation_error: Option<String>,
+    /// The events appended, in order (ids and types).
+    pub events: Vec<EventRef>,
+}
+
+/// An appended event, by id.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventRef {
+    /// Event id.
+    pub id: String,
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// What a command produced, before it is committed.
+struct Draft {
+    stream: String,
+    expected_version: u64,
+    state: Option<TicketState>,
+    events: Vec<NewEvent>,
+    counters: Vec<(String, u64)>,
+    automation: Option<serde_json::Value>,
+    automation_error: Option<String>,
+}
+
+impl Draft {
+    fn new(stream: &str, state: Option<TicketState>) -> Self {
+        Self {
+            stream: stream.to_owned(),
+            expected_version: state.as_ref().map_or(0, |t| t.version),
+            state,
+            events: Vec::new(),
+            counters: Vec::new(),
+            automation: None,
+            automation_error: None,
+        }
+    }
+
+    /// Records an event and folds it into the state; returns its id.
+    fn push(&mut self, ctx: &RequestContext, actor: &str, at: Millis, cause: Option<&str>, p: EventPayload) -> String {
+        let id = uuid::Uuid::now_v7().to_string();
+        self.state = TicketState::apply(self.state.take(), &self.stream, at, &p);
+        self.events.push(NewEvent {
+            id: id.clone(),
+            payload: p,
+            time: at,
+            actor: actor.to_owned(),
+            correlation_id: ctx.correlation_id.clone(),
+            causation_id: cause.map(str::to_owned),
+        });
+        id
+    }
+
+    fn response(&self) -> ApiResult<TicketResponse> {
+        let ticket = self.state.clone().ok_or_else(|| anyhow::anyhow!("a ticket command produced no ticket"))?;
+        Ok(TicketResponse {
+            ticket,
+            automation: self.automation.clone(),
+            automation_error: self.automation_error.clone(),
+            events: self
+                .events
+                .iter()
+                .map(|e| EventRef { id: e.id.clone(), kind: e.payload.kind().to_owned() })
+                .collect(),
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct EvaluateRequest<'a> {
+    op: &'static str,
+    rule_set: &'a RawValue,
+    ticket: &'a rules_core::model::Ticket,
+    now: Millis,
+    users: &'a [rules_core::model::User],
+    counters: &'a BTreeMap<String, u64>,
+}
+
+/// The outcome of [`AppState::execute`]: the response and what was appended.
+pub struct Executed {
+    /// HTTP status of the response.
+    pub status: u16,
+    /// The response body.
+    pub body: serde_json::Value,
+    /// Appended events (empty for a replayed idempotent response).
+    pub events: Vec<StoredEvent>,
+}
+
+impl AppState {
+    /// The helpdesk members as the rule module reads them, with their open-ticket counts.
+    pub async fn rule_users(&self) -> anyhow::Result<Vec<rules_core::model::User>> {
+        let users = self.store.users().await?;
+        let open = self.store.open_ticket_counts().await?;
+        Ok(users
+            .into_iter()
+            .filter(|u| !u.team_roles.is_empty())
+            .map(|u| rules_core::model::User {
+                open_tickets: open.get(&u.id).copied().unwrap_or(0),
+                id: u.id,
+                roles: u.team_roles,
+                available: u.available,
+                max_open_tickets: u.max_open_tickets,
+            })
+            .collect())
+    }
+
+    /// Runs one evaluation (twice when assignment needs a round-robin counter).
+    pub async fn evaluate(
+        &self,
+        module: &Arc<RuleModule>,
+        rule_set: &ActiveRuleSet,
+        ticket: &rules_core::model::Ticket,
+        users: &[rules_core::model::User],
+        counters: &BTreeMap<String, u64>,
+        now: Millis,
+    ) -> Result<serde_json::Value, RulesError> {
+        let request = EvaluateRequest { op: "evaluate", rule_set: &rule_set.text, ticket, now, users, counters };
+        self.rules.call(module, &request).await
+    }
+
+    /// The next round-robin value of a role, re-seeding a lost counter from the log.
+    async fn next_counter(&self, key: &str, seed: impl AsyncFnOnce() -> anyhow::Result<u64>) -> anyhow::Result<u64> {
+        match self.counters.next(key).await? {
+            Some(v) => Ok(v),
+            None => {
+                let floor = seed().await?;
+                tracing::info!(key, floor, "re-seeding a counter from the log");
+                self.counters.seed_and_next(key, floor).await
+            }
+        }
+    }
+
+    /// Evaluates the draft's ticket and appends the automation events it warrants.
+    async fn automate(&self, draft: &mut Draft, ctx: &RequestContext, cause: &str, trigger: &str, now: Millis) {
+        let Some(state) = draft.state.clone() else { return };
+        let module = self.rules.active();
+        let rule_set = self.rule_set.load_full();
+        let failed = |draft: &mut Draft, reason: String| {
+            tracing::warn!(ticket = draft.stream, reason, "rule evaluation failed");
+            draft.automation_error = Some(reason.clone());
+            draft.push(
+                ctx,
+                "automation",
+                now,
+                Some(cause),
+                EventPayload::RuleEvaluationFailed {
+                    module_sha256: module.sha256().to_owned(),
+                    trigger: trigger.to_owned(),
+                    reason,
+                },
+            );
+        };
+        let users = match self.rule_users().await {
+            Ok(u) => u,
+            Err(e) => return failed(draft, format!("could not read the helpdesk members: {e:#}")),
+        };
+        let ticket = state.to_rules();
+        let mut counters = BTreeMap::new();
+        let mut evaluation = match self.evaluate(&module, &rule_set, &ticket, &users, &counters, now).await {
+            Ok(v) => v,
+            Err(e) => return failed(draft, e.to_string()),
+        };
+        if evaluation["assignment"]["outcome"] == "needs_counter" {
+            let Some(role) = evaluation["assignment"]["role"].as_str().map(str::to_owned) else {
+                return failed(draft, "the module needs a counter but names no role".into());
+            };
+            let store = Arc::clone(&self.store);
+            let counter =
+                match self.next_counter(&format!("role:{role}"), async || store.max_counter(&role).await).await {
+                    Ok(c) => c,
+                    Err(e) => return failed(draft, format!("round-robin counter unavailable: {e:#}")),
+                };
+            counters.insert(role.clone(), counter);
+            draft.counters.push((role, counter));
+            evaluation = match self.evaluate(&module, &rule_set, &ticket, &users, &counters, now).await {
+                Ok(v) => v,
+                Err(e) => return failed(draft, e.to_string()),
+            };
+        }
+        let provenance = Provenance {
+            module_sha256: module.sha256().to_owned(),
+            rule_set_version: rule_set.version,
+            trigger: trigger.to_owned(),
+        };
+        let p = &evaluation["prioritization"];
+        let priority = p["priority"].as_str().and_then(Priority::parse);
+        let source = serde_json::from_value(p["priority_source"].clone()).ok();
+        if let (Some(priority), Some(priority_source)) = (priority, source)
+            && (p["changed"] == true || state.priority.is_none())
+        {
+            draft.push(
+                ctx,
+                "automation",
+                now,
+                Some(cause),
+                EventPayload::PrioritizationApplied {
+                    provenance: provenance.clone(),
+                    priority,
+                    priority_source,
+                    decision: p.clone(),
+                },
+            );
+        }
+        let a = &evaluation["assignment"];
+        if a["outcome"] == "assigned"
+            && let (Some(assignee), Some(role), Some(counter)) =
+                (a["assignee"].as_str(), a["role"].as_str(), a["counter"].as_u64())
+        {
+            metrics::counter!("nixflow_assignments_total", "role" => role.to_owned()).increment(1);
+            draft.push(
+                ctx,
+                "automation",
+                now,
+                Some(cause),
+                EventPayload::AssignmentApplied {
+                    provenance: provenance.clone(),
+                    assignee: assignee.to_owned(),
+                    role: role.to_owned(),
+                    counter,
+                    decision: a.clone(),
+                },
+            );
+        }
+        let mut summary = evaluation.clone();
+        if let Some(o) = summary.as_object_mut() {
+            o.remove("trace");
+        }
+        draft.automation = Some(summary);
+        draft.push(ctx, "automation", now, Some(cause), EventPayload::RuleEvaluated { provenance, evaluation });
+    }
+
+    /// Commits a draft, storing its response under the idempotency key; maps refusals.
+    async fn commit(
+        &self,
+        draft: &Draft,
+        ctx: &RequestContext,
+        actor: &str,
+        status: u16,
+    ) -> Result<Executed, CommitError> {
+        let body = match (&draft.state, draft.stream.as_str()) {
+            (Some(_), _) => {
+                serde_json::to_value(draft.response().map_err(|e| CommitError::Database(anyhow::anyhow!("{e}")))?)
+            }
+            (None, _) => Ok(serde_json::Value::Null),
+        }
+        .map_err(|e| CommitError::Database(e.into()))?;
+        self.commit_with_body(draft, ctx, actor, status, body).await
+    }
+
+    async fn commit_with_body(
+        &self,
+        draft: &Draft,
+        ctx: &RequestContext,
+        actor: &str,
+        status: u16,
+        body: serde_json::Value,
+    ) -> Result<Executed, CommitError> {
+        let commit = Commit {
+            stream: draft.stream.clone(),
+            expected_version: draft.expected_version,
+            events: draft.events.clone(),
+            ticket: draft.state.clone(),
+            rule_set: None,
+            counters: draft.counters.clone(),
+            idempotency: ctx.idempotency.as_ref().map(|(key, hash)| IdempotencyRecord {
+                actor: actor.to_owned(),
+                key: key.clone(),
+                request_hash: hash.clone(),
+                status,
+                body: body.to_string(),
+            }),
+        };
+        let events = self.append(commit).await?;
+        Ok(Executed { status, body, events })
+    }
+
+    /// Appends a commit and announces the new head.
+    pub async fn append(&self, commit: Commit) -> Result<Vec<StoredEvent>, CommitError> {
+        let events = self.store.commit(commit).await?;
+        for e in &events {
+            metrics::counter!("nixflow_events_appended_total", "type" => e.payload.kind()).increment(1);
+        }
+        if let Some(last) = events.last() {
+            self.fanout.published(last.position).await;
+        }
+        Ok(events)
+    }
+
+    /// A stored response for a retried request, or `None` to run it.
+    pub async fn replayed(&self, caller: &Caller, ctx: &RequestContext) -> ApiResult<Option<Executed>> {
+        let Some((key, hash)) = &ctx.idempotency else { return Ok(None) };
+        let Some(record) = self.store.idempotency(&caller.0.id, key).await? else { return Ok(None) };
+        if &record.request_hash != hash {
+            return Err(ApiError::unprocessable(
+                "idempotency_key_reused",
+                format!("idempotency key `{key}` was used for a different request"),
+            ));
+        }
+        let body = serde_json::from_str(&record.body).map_err(anyhow::Error::from)?;
+        Ok(Some(Executed { status: record.status, body, events: Vec::new() }))
+    }
+
+    /// A ticket the caller may see, or 404.
+    pub async fn visible_ticket(&self, caller: &Caller, id: &str) -> ApiResult<TicketState> {
+        let ticket = self.store.ticket(id).await?.ok_or(ApiError::NotFound("ticket"))?;
+        match caller.only_requester() {
+            Some(me) if ticket.requester != me => Err(ApiError::NotFound("ticket")),
+            _ => Ok(ticket),
+        }
+    }
+
+    /// Runs a ticket command: decide, automate, commit; again on a lost race.
+    async fn run(
+        &self,
+        caller: &Caller,
+        ctx: &RequestContext,
+        status: u16,
+        stream: &str,
+        decide: impl Fn(Option<TicketState>) -> ApiResult<Vec<EventPayload>>,
+        new_stream: bool,
+    ) -> ApiResult<Executed> {
+        if let Some(done) = self.replayed(caller, ctx).await? {
+            return Ok(done);
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let current = if new_stream { None } else { Some(self.visible_ticket(caller, stream).await?) };
+            let now = self.clock.now();
+            let mut draft = Draft::new(stream, current.clone());
+            let payloads = decide(current)?;
+            let mut trigger = None;
+            for p in payloads {
+                let kind = p.kind();
+                let id = draft.push(ctx, &caller.0.id, now, None, p);
+                // Creation, field changes and status changes trigger evaluation; comments and
+                // manual assignment do not.
+                if !matches!(kind, "ticket.commented" | "ticket.assigned") {
+                    trigger = Some((id, kind));
+                }
+            }
+            if let Some((cause, kind)) = trigger {
+                self.automate(&mut draft, ctx, &cause, kind, now).await;
+            }
+            match self.commit(&draft, ctx, &caller.0.id, status).await {
+                Ok(done) => return Ok(done),
+                Err(CommitError::VersionConflict(_) | CommitError::CounterTaken { .. } | CommitError::NumberTaken) => {
+                    metrics::counter!("nixflow_commit_retries_total").increment(1);
+                    tokio::task::yield_now().await;
+                }
+                Err(CommitError::IdempotencyKeyTaken) => {
+                    return self.replayed(caller, ctx).await?.ok_or(ApiError::Conflict);
+                }
+                Err(CommitError::Database(e)) => return Err(ApiError::Internal(e)),
+            }
+        }
+        Err(ApiError::Conflict)
+    }
+
+    /// Files a ticket; automation prioritizes and assigns it in the same commit.
+    pub async fn create_ticket(
+        &self,
+        caller: &Caller,
+        ctx: &RequestContext,
+        input: CreateTicket,
+    ) -> ApiResult<Executed> {
+        let mut problems = Vec::new();
+        check_text(&mut problems, "title", Some(&input.title), caps::TITLE, true);
+        check_text(&mut problems, "description", Some(&input.description), caps::DESCRIPTION, false);
+        check_text(&mut problems, "category", Some(&input.category), caps::CATEGORY, true);
+        if input.priority.is_some() && !caller.0.permission.is_staff() {
+            problems.push(field_problem("priority", "forbidden_field", "requesters cannot set a priority"));
+        }
+        reject(problems)?;
+        if let Some(done) = self.replayed(caller, ctx).await? {
+            return Ok(done);
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let day = chrono::DateTime::from_timestamp_millis(self.clock.now())
+            .map(|t| t.format("%Y%m%d").to_string())
+            .unwrap_or_default();
+        for _ in 0..MAX_ATTEMPTS {
+            let store = Arc::clone(&self.store);
+            let seq = self
+                .next_counter(&format!("ticket-number:{day}"), async || store.max_ticket_number(&day).await)
+                .await
+                .map_err(|e| ApiError::Unavailable(format!("ticket numbers unavailable: {e:#}")))?;
+            let number = format!("TKT-{day}-{seq:04}");
+            let payload = EventPayload::TicketCreated {
+                number,
+                title: input.title.trim().to_owned(),
+                description: input.description.clone(),
+                category: input.category.trim().to_owned(),
+                requester: caller.0.id.clone(),
+                priority: input.priority,
+            };
+            let result = self.run(caller, ctx, 201, &id, |_| Ok(vec![payload.clone()]), true).await;
+            match result {
+                Err(ApiError::Conflict) => continue,
+                other => return other,
+            }
+        }
+        Err(ApiError::Conflict)
+    }
+
+    /// Changes fields; automation re-evaluates.
+    pub async fn update_ticket(
+        &self,
+        caller: &Caller,
+        ctx: &RequestContext,
+        id: &str,
+        input: UpdateTicket,
+    ) -> ApiResult<Executed> {
+        let mut problems = Vec::new();
+        check_text(&mut problems, "title", input.title.as_ref(), caps::TITLE, true);
+        check_text(&mut problems, "description", input.description.as_ref(), caps::DESCRIPTION, false);
+        check_text(&mut problems, "category", input.category.as_ref(), caps::CATEGORY, true);
+        if input.priority.is_some() && !caller.0.permission.is_staff() {
+            problems.push(field_problem("priority", "forbidden_field", "requesters cannot set a priority"));
+        }
+        if input.title.is_none() && input.description.is_none() && input.category.is_none() && input.priority.is_none()
+        {
+            problems.push(field_problem("", "empty_update", "name at least one field to change"));
+        }
+        reject(problems)?;
+        let staff = caller.0.permission.is_staff();
+        self.run(
+            caller,
+            ctx,
+            200,
+            id,
+            |t| {
+                let t = t.ok_or(ApiError::NotFound("ticket"))?;
+                if t.status.is_final() {
+                    return Err(ApiError::IllegalTransition(format!(
+                        "a ticket in `{}` cannot be edited",
+                        t.status.as_str()
+                    )));
+                }
+                if !staff && t.status != Status::InApproval {
+                    return Err(ApiError::Forbidden(
+                        "requesters can edit a ticket only while it awaits approval".into(),
+                    ));
+                }
+                Ok(vec![EventPayload::TicketUpdated {
+                    title: input.title.as_ref().map(|s| s.trim().to_owned()),
+                    description: input.description.clone(),
+                    category: input.category.as_ref().map(|s| s.trim().to_owned()),
+                    priority: input.priority,
+                }])
+            },
+            false,
+        )
+        .await
+    }
+
+    /// Adds a comment. The first comment by someone other than the requester is the first
+    /// response (SLA).
+    pub async fn comment(&self, caller: &Caller, ctx: &RequestContext, id: &str, body: String) -> ApiResult<Executed> {
+        let mut problems = Vec::new();
+        check_text(&mut problems, "body", Some(&body), caps::COMMENT, true);
+        reject(problems)?;
+        let now = self.clock.now();
+        self.run(
+            caller,
+            ctx,
+            201,
+            id,
+            |t| {
+                let t = t.ok_or(ApiError::NotFound("ticket"))?;
+                let first_response = t.first_response_at.is_none() && caller.0.id != t.requester;
+                let comment = Comment { author: caller.0.id.clone(), body: body.clone(), at: now };
+                Ok(vec![EventPayload::TicketCommented { comment, first_response }])
+            },
+            false,
+        )
+        .await
+    }
+
+    /// Moves a ticket through the state machine.
+    pub async fn transition(
+        &self,
+        caller: &Caller,
+        ctx: &RequestContext,
+        id: &str,
+        to: Status,
+        reason: Option<String>,
+    ) -> ApiResult<Executed> {
+        let mut problems = Vec::new();
+        check_text(&mut problems, "reason", reason.as_ref(), caps::REASON, false);
+        reject(problems)?;
+        caller.require(Permission::Agent)?;
+        if matches!(to, Status::Approved | Status::Rejected) {
+            caller.require(Permission::Manager)?;
+        }
+        self.run(
+            caller,
+            ctx,
+            200,
+            id,
+            |t| {
+                let t = t.ok_or(ApiError::NotFound("ticket"))?;
+                let kind = domain::transition(t.status, to).map_err(ApiError::IllegalTransition)?;
+                let reason = reason.clone();
+                Ok(vec![match kind {
+                    TransitionKind::Approve => EventPayload::TicketApproved { reason },
+                    TransitionKind::Reject => EventPayload::TicketRejected { reason },
+                    TransitionKind::Close => EventPayload::TicketClosed { reason },
+                    TransitionKind::Change => EventPayload::TicketStatusChanged { from: t.status, to, reason },
+                }])
+            },
+            false,
+        )
+        .await
+    }
+
+    /// Assigns a ticket to a person.
+    pub async fn assign(
+        &self,
+        caller: &Caller,
+        ctx: &RequestContext,
+        id: &str,
+        assignee: String,
+    ) -> ApiResult<Executed> {
+        caller.require(Permission::Agent)?;
+        let users = self.store.users().await?;
+        if !users.iter().any(|u| u.id == assignee && u.permission.is_staff()) {
+            return Err(ApiError::Unprocessable {
+                code: "unknown_assignee",
+                message: format!("`{assignee}` is not an agent, manager or admin"),
+                details: vec![serde_json::json!({"field": "assignee"})],
+            });
+        }
+        self.run(
+            caller,
+            ctx,
+            200,
+            id,
+            |t| {
+                let t = t.ok_or(ApiError::NotFound("ticket"))?;
+                if t.status.is_final() {
+                    return Err(ApiError::IllegalTransition(format!(
+                        "a ticket in `{}` cannot be assigned",
+                        t.status.as_str()
+                    )));
+                }
+                Ok(vec![EventPayload::TicketAssigned { assignee: assignee.clone(), previous: t.assignee.clone() }])
+            },
+            false,
+        )
+        .await
+    }
+
+    /// Validates a rule set through the module: its summary, or 422 with the module's problems.
+    pub async fn validate_rule_set(&self, rule_set: &serde_json::Value) -> ApiResult<serde_json::Value> {
+        #[derive(Serialize)]
+        struct Validate<'a> {
+            op: &'static str,
+            rule_set: &'a serde_json::Value,
+        }
+        let module = self.rules.active();
+        match self.rules.call(&module, &Validate { op: "validate", rule_set }).await {
+            Ok(summary) => Ok(summary),
+            Err(RulesError::Refused(errors)) => Err(ApiError::Unprocessable {
+                code: "invalid_rule_set",
+                message: errors[0]["message"].as_str().unwrap_or("the rule set is not valid").to_owned(),
+                details: errors.as_array().cloned().unwrap_or_default(),
+            }),
+            Err(e) => Err(ApiError::Unavailable(format!("rule module unavailable: {e}"))),
+        }
+    }
+
+    /// Publishes a new rule-set version (versions are never edited in place).
+    pub async fn publish_rule_set(
+        &self,
+        caller: &Caller,
+        ctx: &RequestContext,
+        mut rule_set: serde_json::Value,
+    ) -> ApiResult<Executed> {
+        caller.require(Permission::Manager)?;
+        if let Some(done) = self.replayed(caller, ctx).await? {
+            return Ok(done);
+        }
+        if !rule_set.is_object() {
+            return Err(ApiError::unprocessable("invalid_rule_set", "a rule set is a JSON object"));
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let (version, stream_version) = self.rule_set_head().await?;
+            let next = version + 1;
+            rule_set["version"] = next.into();
+            self.validate_rule_set(&rule_set).await?;
+            let module = self.rules.active();
+            let mut draft = Draft::new(RULESET_STREAM, None);
+            draft.expected_version = stream_version;
+            let now = self.clock.now();
+            let payload = EventPayload::RuleSetPublished {
+                version: next,
+                rule_set: rule_set.clone(),
+                module_sha256: module.sha256().to_owned(),
+            };
+            draft.push(ctx, &caller.0.id, now, None, payload);
+            let body = serde_json::json!({ "version": next, "rule_set": rule_set, "module_sha256": module.sha256() });
+            let commit = Commit {
+                stream: RULESET_STREAM.into(),
+                expected_version: stream_version,
+                events: draft.events.clone(),
+                rule_set: Some((next, rule_set.clone())),
+                idempotency: ctx.idempotency.as_ref().map(|(key, hash)| IdempotencyRecord {
+                    actor: caller.0.id.clone(),
+                    key: key.clone(),
+                    request_hash: hash.clone(),
+                    status: 201,
+                    body: body.to_string(),
+                }),
+                ..Default::default()
+            };
+            match self.append(commit).await {
+                Ok(events) => {
+                    self.set_rule_set(next, &rule_set)?;
+                    return Ok(Executed { status: 201, body, events });
+                }
+                Err(CommitError::VersionConflict(_)) => continue,
+                Err(CommitError::IdempotencyKeyTaken) => {
+                    return self.replayed(caller, ctx).await?.ok_or(ApiError::Conflict);
+                }
+                Err(e) => return Err(ApiError::Internal(e.into())),
+            }
+        }
+        Err(ApiError::Conflict)
+    }
+
+    /// The active rule-set version and the `ruleset` stream's version.
+    async fn rule_set_head(&self) -> ApiResult<(u64, u64)> {
+        let events = self
+            .store
+            .events(&crate::store::EventQuery {
+                stream: Some(RULESET_STREAM.into()),
+                types: vec!["ruleset.published".into()],
+                limit: 10_000,
+                ..Default::default()
+            })
+            .await?;
+        let version = events
+            .iter()
+            .filter_map(|e| match &e.payload {
+                EventPayload::RuleSetPublished { version, .. } => Some(*version),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        Ok((version, events.last().map_or(0, |e| e.version)))
+    }
+
+    /// Makes a rule set the one evaluations use.
+    pub fn set_rule_set(&self, version: u64, rule_set: &serde_json::Value) -> anyhow::Result<()> {
+        let text = RawValue::from_string(rule_set.to_string())?;
+        let current = self.rule_set.load();
+        if version >= current.version {
+            self.rule_set.store(Arc::new(ActiveRuleSet { version, text }));
+        }
+        Ok(())
+    }
+}
+
+fn field_problem(field: &str, code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({ "field": field, "code": code, "message": message })
+}
+
+fn check_text(problems: &mut Vec<serde_json::Value>, field: &str, value: Option<&String>, max: usize, required: bool) {
+    let Some(v) = value else { return };
+    if required && v.trim().is_empty() {
+        problems.push(field_problem(field, "required", &format!("`{field}` must not be empty")));
+    } else if v.len() > max {
+        problems.push(field_problem(field, "too_long", &format!("`{field}` is longer than {max} bytes")));
+    }
+}
+
+fn reject(problems: Vec<serde_json::Value>) -> ApiResult<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let code = if problems.iter().any(|p| p["code"] == "forbidden_field") { "forbidden_field" } else { "invalid_body" };
+    Err(ApiError::Unprocessable {
+        code,
+        message: problems.iter().filter_map(|p| p["message"].as_str()).collect::<Vec<_>>().join("; "),
+        details: problems,
+    })
+}

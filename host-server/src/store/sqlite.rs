@@ -1,0 +1,591 @@
+//! The embedded default store: one SQLite file in WAL mode with `synchronous = FULL`, so an
+//! acknowledged commit has reached the disk.
+//!
+//! Writes go through one writer task that commits in groups: it takes every commit waiting in its
+//! queue, applies each inside its own savepoint (one refused commit does not sink the others) and
+//! makes the whole group durable with one `COMMIT` — one disk sync for many requests, without
+//! relaxing durability. Reads use a pool of read connections.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use rules_core::model::Millis;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    Commit, CommitError, EventQuery, EventStore, IdempotencyRecord, NewEvent, Permission, StoredEvent, TicketFilter,
+    UserRecord,
+};
+use crate::domain::{EventPayload, TicketState};
+
+/// At most this many commits share one transaction.
+const MAX_GROUP: usize = 256;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS events (
+    position       INTEGER PRIMARY KEY AUTOINCREMENT,
+    id             TEXT NOT NULL UNIQUE,
+    stream         TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    type           TEXT NOT NULL,
+    time           INTEGER NOT NULL,
+    actor          TEXT NOT NULL,
+    correlation_id TEXT NOT NULL,
+    causation_id   TEXT,
+    data           TEXT NOT NULL,
+    requester      TEXT,
+    UNIQUE (stream, version)
+);
+CREATE INDEX IF NOT EXISTS events_by_type ON events (type, position);
+CREATE INDEX IF NOT EXISTS events_by_correlation ON events (correlation_id);
+CREATE INDEX IF NOT EXISTS events_by_actor ON events (actor, position);
+CREATE INDEX IF NOT EXISTS events_by_requester ON events (requester, position);
+CREATE TABLE IF NOT EXISTS tickets (
+    id          TEXT PRIMARY KEY,
+    seq         INTEGER NOT NULL UNIQUE,
+    number      TEXT NOT NULL UNIQUE,
+    status      TEXT NOT NULL,
+    priority    TEXT,
+    category    TEXT NOT NULL,
+    assignee    TEXT,
+    requester   TEXT NOT NULL,
+    title       TEXT NOT NULL,
+    description TEXT NOT NULL,
+    open        INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    doc         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tickets_by_assignee ON tickets (assignee, open);
+CREATE INDEX IF NOT EXISTS tickets_by_requester ON tickets (requester, seq);
+CREATE INDEX IF NOT EXISTS tickets_by_status ON tickets (status, seq);
+CREATE TABLE IF NOT EXISTS rule_sets (
+    version  INTEGER PRIMARY KEY,
+    rule_set TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS round_robin (
+    role      TEXT NOT NULL,
+    counter   INTEGER NOT NULL,
+    PRIMARY KEY (role, counter)
+);
+CREATE TABLE IF NOT EXISTS users (
+    id               TEXT PRIMARY KEY,
+    username         TEXT NOT NULL UNIQUE,
+    name             TEXT NOT NULL,
+    permission       TEXT NOT NULL,
+    team_roles       TEXT NOT NULL,
+    available        INTEGER NOT NULL,
+    max_open_tickets INTEGER,
+    password_hash    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    actor        TEXT NOT NULL,
+    key          TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status       INTEGER NOT NULL,
+    body         TEXT NOT NULL,
+    PRIMARY KEY (actor, key)
+);
+"#;
+
+type Outcome = Result<Vec<StoredEvent>, CommitError>;
+type Job = (Commit, oneshot::Sender<Outcome>);
+
+/// The SQLite store.
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// Writes that are not events (users, sessions): one connection, outside the group commit.
+    side: SqlitePool,
+    writer: mpsc::Sender<Job>,
+}
+
+fn options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::from_str("sqlite://")
+        .unwrap_or_default()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // INVARIANT: FULL — the WAL is synced at every commit, so an acknowledged write
+        // survives a crash or power loss.
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and starts the writer task.
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut writer = SqliteConnection::connect_with(&options(path))
+            .await
+            .with_context(|| format!("opening database {}", path.display()))?;
+        sqlx::raw_sql(SCHEMA).execute(&mut writer).await.context("creating the schema")?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options(path).read_only(true))
+            .await
+            .context("opening read connections")?;
+        let side = SqlitePoolOptions::new().max_connections(1).connect_with(options(path)).await?;
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(write_loop(writer, rx));
+        Ok(Self { pool, side, writer: tx })
+    }
+}
+
+async fn write_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let results = write_group(&mut conn, &group).await;
+        match results {
+            Ok(results) => {
+                for ((_, reply), result) in group.drain(..).zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                tracing::error!(error = message, "group commit failed");
+                for (_, reply) in group.drain(..) {
+                    let _ = reply.send(Err(CommitError::Database(anyhow::anyhow!("commit failed: {message}"))));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the group; each commit in its own savepoint.
+// The futures are boxed: sqlx's executor traits trip the compiler's higher-ranked `Send` check
+// when these run inside `tokio::spawn` unboxed.
+fn write_group<'a>(conn: &'a mut SqliteConnection, group: &'a [Job]) -> BoxFuture<'a, anyhow::Result<Vec<Outcome>>> {
+    Box::pin(async move {
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let mut results = Vec::with_capacity(group.len());
+        for (commit, _) in group {
+            sqlx::query("SAVEPOINT one_commit").execute(&mut *conn).await?;
+            let result = write_one(conn, commit).await;
+            let undo = if result.is_ok() {
+                Ok(())
+            } else {
+                sqlx::query("ROLLBACK TO one_commit").execute(&mut *conn).await.map(drop)
+            };
+            if let Err(e) = undo.and(sqlx::query("RELEASE one_commit").execute(&mut *conn).await.map(drop)) {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Err(e.into());
+            }
+            results.push(result);
+        }
+        if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            return Err(e.into());
+        }
+        Ok(results)
+    })
+}
+
+fn classify(e: sqlx::Error, stream: &str) -> CommitError {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        let message = db.message();
+        if message.contains("events.stream") {
+            return CommitError::VersionConflict(stream.to_owned());
+        }
+        if message.contains("round_robin") {
+            return CommitError::CounterTaken { role: String::new(), counter: 0 };
+        }
+        if message.contains("tickets.number") {
+            return CommitError::NumberTaken;
+        }
+        if message.contains("idempotency") {
+            return CommitError::IdempotencyKeyTaken;
+        }
+    }
+    CommitError::Database(anyhow::Error::new(e).context("writing a commit"))
+}
+
+fn write_one<'a>(
+    conn: &'a mut SqliteConnection,
+    commit: &'a Commit,
+) -> BoxFuture<'a, Result<Vec<StoredEvent>, CommitError>> {
+    Box::pin(async move {
+        let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?")
+            .bind(&commit.stream)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| classify(e, &commit.stream))?;
+        if u64::try_from(current).ok() != Some(commit.expected_version) {
+            return Err(CommitError::VersionConflict(commit.stream.clone()));
+        }
+        let requester = commit.ticket.as_ref().map(|t| t.requester.clone());
+        let mut stored = Vec::with_capacity(commit.events.len());
+        for (version, event) in (commit.expected_version + 1..).zip(&commit.events) {
+            let NewEvent { id, payload, time, actor, correlation_id, causation_id } = event;
+            let data = serde_json::to_string(payload).map_err(|e| CommitError::Database(e.into()))?;
+            let position: i64 = sqlx::query_scalar(
+            "INSERT INTO events (id, stream, version, type, time, actor, correlation_id, causation_id, data, requester)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
+        )
+        .bind(id)
+        .bind(&commit.stream)
+        .bind(i64::try_from(version).unwrap_or(i64::MAX))
+        .bind(payload.kind())
+        .bind(time)
+        .bind(actor)
+        .bind(correlation_id)
+        .bind(causation_id)
+        .bind(data)
+        .bind(&requester)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| classify(e, &commit.stream))?;
+            stored.push(StoredEvent {
+                position,
+                id: id.clone(),
+                stream: commit.stream.clone(),
+                version,
+                time: *time,
+                actor: actor.clone(),
+                correlation_id: correlation_id.clone(),
+                causation_id: causation_id.clone(),
+                payload: payload.clone(),
+            });
+        }
+        for (role, counter) in &commit.counters {
+            sqlx::query("INSERT INTO round_robin (role, counter) VALUES (?, ?)")
+                .bind(role)
+                .bind(i64::try_from(*counter).unwrap_or(i64::MAX))
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| match classify(e, &commit.stream) {
+                    CommitError::CounterTaken { .. } => {
+                        CommitError::CounterTaken { role: role.clone(), counter: *counter }
+                    }
+                    other => other,
+                })?;
+        }
+        if let Some(t) = &commit.ticket {
+            let seq = stored.first().map(|e| e.position).unwrap_or_default();
+            let doc = serde_json::to_string(t).map_err(|e| CommitError::Database(e.into()))?;
+            sqlx::query(
+            "INSERT INTO tickets (id, seq, number, status, priority, category, assignee, requester, title, description, open, version, doc)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority,
+               category = excluded.category, assignee = excluded.assignee, title = excluded.title,
+               description = excluded.description, open = excluded.open, version = excluded.version, doc = excluded.doc",
+        )
+        .bind(&t.id)
+        .bind(seq)
+        .bind(&t.number)
+        .bind(t.status.as_str())
+        .bind(t.priority.map(|p| p.as_str()))
+        .bind(&t.category)
+        .bind(&t.assignee)
+        .bind(&t.requester)
+        .bind(&t.title)
+        .bind(&t.description)
+        .bind(!t.status.is_final())
+        .bind(i64::try_from(t.version).unwrap_or(i64::MAX))
+        .bind(doc)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| classify(e, &commit.stream))?;
+        }
+        if let Some((version, rule_set)) = &commit.rule_set {
+            sqlx::query("INSERT INTO rule_sets (version, rule_set) VALUES (?, ?)")
+                .bind(i64::try_from(*version).unwrap_or(i64::MAX))
+                .bind(rule_set.to_string())
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| classify(e, &commit.stream))?;
+        }
+        if let Some(r) = &commit.idempotency {
+            sqlx::query("INSERT INTO idempotency (actor, key, request_hash, status, body) VALUES (?, ?, ?, ?, ?)")
+                .bind(&r.actor)
+                .bind(&r.key)
+                .bind(&r.request_hash)
+                .bind(i64::from(r.status))
+                .bind(&r.body)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| classify(e, &commit.stream))?;
+        }
+        Ok(stored)
+    })
+}
+
+fn event_from_row(row: &SqliteRow) -> anyhow::Result<StoredEvent> {
+    let kind: String = row.try_get("type")?;
+    let data: String = row.try_get("data")?;
+    let payload: EventPayload =
+        serde_json::from_str(&data).with_context(|| format!("event of type `{kind}` does not parse"))?;
+    let version: i64 = row.try_get("version")?;
+    Ok(StoredEvent {
+        position: row.try_get("position")?,
+        id: row.try_get("id")?,
+        stream: row.try_get("stream")?,
+        version: u64::try_from(version)?,
+        time: row.try_get("time")?,
+        actor: row.try_get("actor")?,
+        correlation_id: row.try_get("correlation_id")?,
+        causation_id: row.try_get("causation_id")?,
+        payload,
+    })
+}
+
+fn user_from_row(row: &SqliteRow) -> anyhow::Result<UserRecord> {
+    let permission: String = row.try_get("permission")?;
+    let roles: String = row.try_get("team_roles")?;
+    let cap: Option<i64> = row.try_get("max_open_tickets")?;
+    Ok(UserRecord {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        name: row.try_get("name")?,
+        permission: Permission::parse(&permission).with_context(|| format!("unknown permission `{permission}`"))?,
+        team_roles: serde_json::from_str(&roles)?,
+        available: row.try_get("available")?,
+        max_open_tickets: cap.map(u32::try_from).transpose()?,
+        password_hash: row.try_get("password_hash")?,
+    })
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn commit(&self, commit: Commit) -> Result<Vec<StoredEvent>, CommitError> {
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send((commit, reply))
+            .await
+            .map_err(|_| CommitError::Database(anyhow::anyhow!("the writer task has stopped")))?;
+        answer.await.map_err(|_| CommitError::Database(anyhow::anyhow!("the writer task has stopped")))?
+    }
+
+    async fn ticket(&self, id: &str) -> anyhow::Result<Option<TicketState>> {
+        let doc: Option<String> =
+            sqlx::query_scalar("SELECT doc FROM tickets WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
+        doc.map(|d| serde_json::from_str(&d).context("ticket projection does not parse")).transpose()
+    }
+
+    async fn tickets(
+        &self,
+        filter: &TicketFilter,
+        requester: Option<&str>,
+    ) -> anyhow::Result<(Vec<TicketState>, Option<String>)> {
+        let limit = filter.limit.unwrap_or(50).clamp(1, 200);
+        let mut sql = String::from("SELECT seq, doc FROM tickets WHERE 1 = 1");
+        let mut binds: Vec<String> = Vec::new();
+        for (column, value) in [
+            ("status", &filter.status),
+            ("priority", &filter.priority),
+            ("category", &filter.category),
+            ("assignee", &filter.assignee),
+            ("requester", &filter.requester),
+        ] {
+            if let Some(v) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                binds.push(v.clone());
+            }
+        }
+        if let Some(r) = requester {
+            sql.push_str(" AND requester = ?");
+            binds.push(r.to_owned());
+        }
+        if let Some(q) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) {
+            sql.push_str(" AND (number = ? OR title LIKE ? ESCAPE '\\' OR description LIKE ? ESCAPE '\\')");
+            let like = format!("%{}%", q.trim().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            binds.extend([q.trim().to_owned(), like.clone(), like]);
+        }
+        let cursor = match &filter.cursor {
+            Some(c) => Some(c.parse::<i64>().map_err(|_| anyhow::anyhow!("bad cursor"))?),
+            None => None,
+        };
+        if cursor.is_some() {
+            sql.push_str(" AND seq < ?");
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        let mut query = sqlx::query(&sql);
+        for b in &binds {
+            query = query.bind(b);
+        }
+        if let Some(c) = cursor {
+            query = query.bind(c);
+        }
+        let rows = query.bind(i64::from(limit) + 1).fetch_all(&self.pool).await?;
+        let mut tickets = Vec::with_capacity(rows.len());
+        let mut last_seq = None;
+        for row in rows.iter().take(limit as usize) {
+            let doc: String = row.try_get("doc")?;
+            tickets.push(serde_json::from_str(&doc)?);
+            last_seq = Some(row.try_get::<i64, _>("seq")?);
+        }
+        let next = if rows.len() > limit as usize { last_seq.map(|s| s.to_string()) } else { None };
+        Ok((tickets, next))
+    }
+
+    async fn events(&self, q: &EventQuery) -> anyhow::Result<Vec<StoredEvent>> {
+        let mut sql = String::from("SELECT * FROM events WHERE position > ?");
+        let mut text: Vec<String> = Vec::new();
+        if !q.types.is_empty() {
+            sql.push_str(&format!(" AND type IN ({})", vec!["?"; q.types.len()].join(", ")));
+            text.extend(q.types.iter().cloned());
+        }
+        for (column, value) in [
+            ("stream", &q.stream),
+            ("actor", &q.actor),
+            ("correlation_id", &q.correlation_id),
+            ("requester", &q.requester),
+        ] {
+            if let Some(v) = value {
+                sql.push_str(&format!(" AND {column} = ?"));
+                text.push(v.clone());
+            }
+        }
+        if q.from.is_some() {
+            sql.push_str(" AND time >= ?");
+        }
+        if q.to.is_some() {
+            sql.push_str(" AND time < ?");
+        }
+        sql.push_str(" ORDER BY position LIMIT ?");
+        let mut query = sqlx::query(&sql).bind(q.after);
+        for t in &text {
+            query = query.bind(t);
+        }
+        for bound in [q.from, q.to].into_iter().flatten() {
+            query = query.bind(bound);
+        }
+        let rows = query.bind(i64::from(q.limit.clamp(1, 10_000))).fetch_all(&self.pool).await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn head(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events").fetch_one(&self.pool).await?)
+    }
+
+    async fn users(&self) -> anyhow::Result<Vec<UserRecord>> {
+        let rows = sqlx::query("SELECT * FROM users ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(user_from_row).collect()
+    }
+
+    async fn put_user(&self, u: &UserRecord) -> anyhow::Result<()> {
+        // Users are reference data, not events: written directly (rarely, by seeding or admins).
+        sqlx::query(
+            "INSERT INTO users (id, username, name, permission, team_roles, available, max_open_tickets, password_hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET username = excluded.username, name = excluded.name,
+               permission = excluded.permission, team_roles = excluded.team_roles, available = excluded.available,
+               max_open_tickets = excluded.max_open_tickets, password_hash = excluded.password_hash",
+        )
+        .bind(&u.id)
+        .bind(&u.username)
+        .bind(&u.name)
+        .bind(u.permission.as_str())
+        .bind(serde_json::to_string(&u.team_roles)?)
+        .bind(u.available)
+        .bind(u.max_open_tickets.map(i64::from))
+        .bind(&u.password_hash)
+        .execute(&self.side)
+        .await?;
+        Ok(())
+    }
+
+    async fn put_session(&self, token_hash: &str, user_id: &str, expires_at: Millis) -> anyhow::Result<()> {
+        sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?, ?, ?)")
+            .bind(token_hash)
+            .bind(user_id)
+            .bind(expires_at)
+            .execute(&self.side)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &str, now: Millis) -> anyhow::Result<Option<UserRecord>> {
+        let row = sqlx::query(
+            "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id
+             WHERE sessions.token_hash = ? AND sessions.expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> anyhow::Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(token_hash).execute(&self.side).await?;
+        Ok(())
+    }
+
+    async fn idempotency(&self, actor: &str, key: &str) -> anyhow::Result<Option<IdempotencyRecord>> {
+        let row = sqlx::query("SELECT * FROM idempotency WHERE actor = ? AND key = ?")
+            .bind(actor)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| -> anyhow::Result<IdempotencyRecord> {
+            Ok(IdempotencyRecord {
+                actor: r.try_get("actor")?,
+                key: r.try_get("key")?,
+                request_hash: r.try_get("request_hash")?,
+                status: u16::try_from(r.try_get::<i64, _>("status")?)?,
+                body: r.try_get("body")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn max_counter(&self, role: &str) -> anyhow::Result<u64> {
+        let max: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(counter), 0) FROM round_robin WHERE role = ?")
+            .bind(role)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(max)?)
+    }
+
+    async fn max_ticket_number(&self, day: &str) -> anyhow::Result<u64> {
+        let prefix = format!("TKT-{day}-");
+        let max: Option<String> =
+            sqlx::query_scalar("SELECT MAX(number) FROM tickets WHERE number >= ? AND number < ?")
+                .bind(&prefix)
+                .bind(format!("TKT-{day}."))
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(max.and_then(|n| n.strip_prefix(&prefix).and_then(|s| s.parse().ok())).unwrap_or(0))
+    }
+
+    async fn active_rule_set(&self) -> anyhow::Result<Option<(u64, serde_json::Value)>> {
+        let row = sqlx::query("SELECT version, rule_set FROM rule_sets ORDER BY version DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| -> anyhow::Result<(u64, serde_json::Value)> {
+            Ok((u64::try_from(r.try_get::<i64, _>("version")?)?, serde_json::from_str(r.try_get("rule_set")?)?))
+        })
+        .transpose()
+    }
+
+    async fn open_ticket_counts(&self) -> anyhow::Result<HashMap<String, u32>> {
+        let rows = sqlx::query(
+            "SELECT assignee, COUNT(*) AS n FROM tickets WHERE open = 1 AND assignee IS NOT NULL GROUP BY assignee",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("assignee")?, u32::try_from(r.try_get::<i64, _>("n")?)?))).collect()
+    }
+
+    async fn ping(&self) -> anyhow::Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
