@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one automation entry point: README's commands and .ci/run call this script.
 #
-#   ./x.sh run     set up, build the rule modules, evaluate a sample ticket through Wasmtime
+#   ./x.sh run     set up, build, start the server with the embedded default and demo data
 #   ./x.sh test    set up, build, and run every test (Rust, Wasmtime, Node parity, types)
 #   ./x.sh bench   set up, build, run the benchmarks (cargo bench + the Node peer benchmark)
 #   ./x.sh build   build the two rule modules only (build/ and pkg/)
@@ -65,8 +65,10 @@ case "${1:-}" in
   run)
     setup
     build
-    log "run: a sample ticket, decided by the host-abi module in Wasmtime"
-    cargo run --quiet --release -p host-server -- build/nixflow_rules.wasm <examples/sample-request.json
+    log "run: host-server with the embedded default (SQLite in data/, in-process counters) and demo users"
+    # Flags and environment (REDIS_URL, NIXFLOW_LISTEN, ...) pass through: ./x.sh run --listen 0.0.0.0:8080
+    shift
+    cargo run --quiet --profile ci -p host-server -- --demo --rule-module build/nixflow_rules.wasm "$@"
     ;;
   test)
     setup
@@ -81,9 +83,9 @@ case "${1:-}" in
     log "test: Rust (native, Wasmtime, and Node through pkg/)"
     if command -v cargo-nextest >/dev/null; then
       # One summary line for the whole workspace, and each test in its own process.
-      cargo nextest run --workspace --release --no-fail-fast
+      cargo nextest run --workspace --cargo-profile ci --no-fail-fast
     else
-      cargo test --workspace --release --all-targets
+      cargo test --workspace --profile ci --all-targets
     fi
     ;;
   bench)

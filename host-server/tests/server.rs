@@ -1,0 +1,692 @@
+//! The service through its public surface: real sockets, a real SQLite file, a real Redis (each
+//! test with its own key prefix), the real rule module in Wasmtime.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use host_server::clock::SystemClock;
+use host_server::domain::TicketState;
+use host_server::store::EventQuery;
+use host_server::{AppState, Config, app};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const REDIS: &str = "redis://127.0.0.1:6379";
+
+fn module_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/nixflow_rules.wasm")
+}
+
+struct Server {
+    base: String,
+    state: AppState,
+    http: reqwest::Client,
+}
+
+async fn start(db: &Path, redis_prefix: Option<&str>) -> Server {
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: db.to_owned(),
+        redis_url: redis_prefix.map(|_| REDIS.to_owned()),
+        redis_prefix: redis_prefix.unwrap_or("unused:").to_owned(),
+        rule_module: module_path(),
+        web_dir: None,
+        demo: true,
+    };
+    let state = AppState::build(&config, Arc::new(SystemClock)).await.expect("state builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(axum::serve(listener, app(state.clone())).into_future());
+    Server { base, state, http: reqwest::Client::new() }
+}
+
+fn unique(name: &str) -> String {
+    format!("nixflow-test:{name}:{}:", uuid::Uuid::now_v7())
+}
+
+impl Server {
+    async fn login(&self, user: &str) -> String {
+        let (status, body) = self
+            .send("POST", "/api/auth/login", None, Some(json!({"username": user, "password": "nixflow-demo"})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "login {user}: {body}");
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        self.send_with(method, path, token, body, &[]).await
+    }
+
+    async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    async fn create(&self, token: &str, title: &str, category: &str) -> Value {
+        let (status, body) = self
+            .send(
+                "POST",
+                "/api/tickets",
+                Some(token),
+                Some(json!({"title": title, "description": "", "category": category})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+}
+
+#[tokio::test]
+async fn login_and_authentication_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let (status, body) =
+        s.send("POST", "/api/auth/login", None, Some(json!({"username": "rita", "password": "wrong"}))).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")));
+    let (status, _) =
+        s.send("POST", "/api/auth/login", None, Some(json!({"username": "nobody", "password": "x"}))).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = s.send("GET", "/api/tickets", None, None).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")));
+    let (status, _) = s.send("GET", "/api/tickets", Some("not-a-token"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let token = s.login("maria").await;
+    let (status, me) = s.send("GET", "/api/auth/me", Some(&token), None).await;
+    assert_eq!((status, me["permission"].as_str()), (StatusCode::OK, Some("manager")));
+    assert!(me.get("password_hash").is_none(), "hashes never leave the server");
+    let (status, _) = s.send("POST", "/api/auth/logout", Some(&token), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = s.send("GET", "/api/auth/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a logged-out token is dead");
+}
+
+#[tokio::test]
+async fn create_applies_automation_and_links_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let rita = s.login("rita").await;
+    let (status, created) = s
+        .send_with(
+            "POST",
+            "/api/tickets",
+            Some(&rita),
+            Some(json!({"title": "Urgent: the build server is down", "description": "since 9am", "category": "ProductionChange"})),
+            &[("x-correlation-id", "corr-42")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let t = &created["ticket"];
+    // Highest priority wins: `down` (Critical) over `urgent` (High).
+    assert_eq!(t["priority"], "Critical");
+    assert_eq!(t["priority_source"], "automation");
+    assert_eq!(t["assignee"], "u-alice", "counter 1 picks the first Engineer by id");
+    assert_eq!(t["status"], "InApproval");
+    assert!(t["number"].as_str().unwrap().starts_with("TKT-"), "{t}");
+    assert_eq!(t["number"].as_str().unwrap().len(), "TKT-20250129-0001".len());
+    assert_eq!(created["automation"]["assignment"]["counter"], 1);
+    let module = s.state.rules.active().sha256().to_owned();
+
+    let id = t["id"].as_str().unwrap();
+    let (status, history) = s.send("GET", &format!("/api/tickets/{id}/history"), Some(&rita), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let history = history.as_array().unwrap();
+    let types: Vec<&str> = history.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "ticket.created",
+            "automation.prioritization_applied",
+            "automation.assignment_applied",
+            "automation.rule_evaluated"
+        ]
+    );
+    let created_id = history[0]["id"].as_str().unwrap();
+    for (n, e) in history.iter().enumerate() {
+        assert_eq!(e["specversion"], "1.0");
+        assert_eq!(e["subject"], id);
+        assert_eq!(e["correlationid"], "corr-42");
+        assert_eq!(e["streamversion"], n + 1);
+        if n > 0 {
+            assert_eq!(e["causationid"], created_id, "automation is caused by the creation");
+            assert_eq!(e["actor"], "automation");
+            assert_eq!(e["data"]["provenance"]["module_sha256"], module.as_str());
+            assert_eq!(e["data"]["provenance"]["rule_set_version"], 1);
+        }
+    }
+    assert_eq!(history[2]["data"]["counter"], 1, "the counter value is on the assignment event");
+    assert!(history[3]["data"]["evaluation"]["trace"].as_array().is_some_and(|t| !t.is_empty()));
+
+    // Read after write: the list and the item see it at once.
+    let (_, page) = s.send("GET", "/api/tickets?q=build%20server", Some(&rita), None).await;
+    assert_eq!(page["tickets"][0]["id"], id);
+    let (_, one) = s.send("GET", &format!("/api/tickets/{id}"), Some(&rita), None).await;
+    assert_eq!(one["version"], 4);
+}
+
+#[tokio::test]
+async fn the_permission_matrix() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let (rita, alice, maria, ada) =
+        (s.login("rita").await, s.login("alice").await, s.login("maria").await, s.login("ada").await);
+    let mine = s.create(&rita, "my laptop", "Hardware").await["ticket"]["id"].as_str().unwrap().to_owned();
+    let other = s.create(&alice, "someone else's", "Hardware").await["ticket"]["id"].as_str().unwrap().to_owned();
+    let missing = "01a22297-0000-0000-0000-000000000000".to_owned();
+
+    // (who, method, path template, body, expected status for own / other's / nonexistent)
+    let transition = json!({"to": "InProgress"});
+    let cases: Vec<(&str, &str, &str, Value, [u16; 3])> = vec![
+        (&rita, "GET", "/api/tickets/{}", Value::Null, [200, 404, 404]),
+        (&rita, "GET", "/api/tickets/{}/history", Value::Null, [200, 404, 404]),
+        (&rita, "POST", "/api/tickets/{}/comments", json!({"body": "any news?"}), [201, 404, 404]),
+        (&rita, "PATCH", "/api/tickets/{}", json!({"description": "more detail"}), [200, 404, 404]),
+        (&rita, "POST", "/api/tickets/{}/approve", json!({}), [403, 403, 403]),
+        (&rita, "POST", "/api/tickets/{}/assign", json!({"assignee": "u-bob"}), [403, 403, 403]),
+        (&alice, "GET", "/api/tickets/{}", Value::Null, [200, 200, 404]),
+        (&alice, "POST", "/api/tickets/{}/approve", json!({}), [403, 403, 403]),
+        (&alice, "POST", "/api/tickets/{}/assign", json!({"assignee": "u-bob"}), [200, 200, 404]),
+        (&alice, "POST", "/api/tickets/{}/transition", transition.clone(), [409, 409, 404]),
+        (&maria, "POST", "/api/tickets/{}/approve", json!({"reason": "ok"}), [200, 200, 404]),
+        (&ada, "POST", "/api/tickets/{}/transition", transition, [200, 200, 404]),
+    ];
+    for (token, method, path, body, expected) in cases {
+        for (target, want) in [&mine, &other, &missing].into_iter().zip(expected) {
+            let path = path.replace("{}", target);
+            let body = (!body.is_null()).then(|| body.clone());
+            let (status, answer) = s.send(method, &path, Some(token), body).await;
+            assert_eq!(status.as_u16(), want, "{method} {path}: {answer}");
+            assert!(answer["code"].is_string() || status.is_success(), "errors carry a code: {answer}");
+        }
+    }
+    // A 404 for someone else's ticket is indistinguishable from a missing one.
+    let (_, a) = s.send("GET", &format!("/api/tickets/{other}"), Some(&rita), None).await;
+    let (_, b) = s.send("GET", &format!("/api/tickets/{missing}"), Some(&rita), None).await;
+    assert_eq!(a, b);
+    // Lists and the audit log show a requester only their own tickets.
+    let (_, page) = s.send("GET", "/api/tickets", Some(&rita), None).await;
+    assert!(page["tickets"].as_array().unwrap().iter().all(|t| t["requester"] == "u-rita"));
+    let (_, events) = s.send("GET", "/api/events?limit=1000", Some(&rita), None).await;
+    assert!(events.as_array().unwrap().iter().all(|e| e["subject"] == mine.as_str()), "{events}");
+    // Rules: everyone reads the active set and the preview context; only managers publish.
+    for token in [&rita, &alice] {
+        let (status, _) = s.send("POST", "/api/rules", Some(token), Some(json!({"prioritization": []}))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = s.send("GET", "/api/rules/preview-context", Some(token), None).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, _) = s.send("GET", "/api/users", Some(&rita), None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Requesters may not set a priority: a forbidden field.
+    let (status, body) = s
+        .send("POST", "/api/tickets", Some(&rita), Some(json!({"title": "t", "category": "x", "priority": "Critical"})))
+        .await;
+    assert_eq!((status.as_u16(), body["code"].as_str()), (422, Some("forbidden_field")));
+}
+
+#[tokio::test]
+async fn the_state_machine_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let maria = s.login("maria").await;
+    let id = s.create(&maria, "new monitor", "Hardware").await["ticket"]["id"].as_str().unwrap().to_owned();
+    let go = |to: &'static str| json!({"to": to});
+    let path = format!("/api/tickets/{id}/transition");
+    let steps: [(Value, u16, &str); 9] = [
+        (go("InProgress"), 409, "InApproval"),
+        (go("Approved"), 200, "Approved"),
+        (go("Resolved"), 409, "Approved"),
+        (go("InProgress"), 200, "InProgress"),
+        (go("OnHold"), 200, "OnHold"),
+        (go("InProgress"), 200, "InProgress"),
+        (go("Resolved"), 200, "Resolved"),
+        (go("Closed"), 200, "Closed"),
+        (go("InProgress"), 409, "Closed"),
+    ];
+    for (body, want, status_after) in steps {
+        let (status, answer) = s.send("POST", &path, Some(&maria), Some(body.clone())).await;
+        assert_eq!(status.as_u16(), want, "{body}: {answer}");
+        if want == 409 {
+            assert_eq!(answer["code"], "illegal_transition");
+        }
+        let (_, t) = s.send("GET", &format!("/api/tickets/{id}"), Some(&maria), None).await;
+        assert_eq!(t["status"], status_after);
+    }
+    let (_, history) = s.send("GET", &format!("/api/tickets/{id}/history"), Some(&maria), None).await;
+    let types: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert!(types.contains(&"ticket.approved") && types.contains(&"ticket.closed"), "{types:?}");
+    let (status, body) =
+        s.send("PATCH", &format!("/api/tickets/{id}"), Some(&maria), Some(json!({"title": "x"}))).await;
+    assert_eq!((status.as_u16(), body["code"].as_str()), (409, Some("illegal_transition")));
+}
+
+#[tokio::test]
+async fn bad_input_gets_structured_errors_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let alice = s.login("alice").await;
+    let head = s.state.store.head().await.unwrap();
+    let cases = [
+        (json!({"title": "t", "category": "c", "colour": "red"}), 422, "invalid_body"),
+        (json!({"title": "", "category": "c"}), 422, "invalid_body"),
+        (json!({"title": "t"}), 422, "invalid_body"),
+        (json!({"title": "t", "category": "c", "priority": "P9"}), 422, "invalid_body"),
+        (json!({"title": "t".repeat(201), "category": "c"}), 422, "invalid_body"),
+        (json!({"title": "t", "category": "c", "description": "x".repeat(70_000)}), 413, "payload_too_large"),
+    ];
+    for (body, status, code) in cases {
+        let (got, answer) = s.send("POST", "/api/tickets", Some(&alice), Some(body)).await;
+        assert_eq!((got.as_u16(), answer["code"].as_str()), (status, Some(code)), "{answer}");
+        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let res = s
+        .http
+        .post(format!("{}/api/tickets", s.base))
+        .bearer_auth(&alice)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "bad_request");
+    let (status, body) = s.send("GET", "/api/tickets?status=Sideways", Some(&alice), None).await;
+    assert_eq!((status.as_u16(), body["code"].as_str()), (422, Some("invalid_query")));
+    let (status, body) = s.send("GET", "/api/nothing-here", Some(&alice), None).await;
+    assert_eq!((status.as_u16(), body["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(s.state.store.head().await.unwrap(), head, "no refused request appended anything");
+}
+
+#[tokio::test]
+async fn idempotent_retries_return_the_original_and_append_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let alice = s.login("alice").await;
+    let body = json!({"title": "VPN drops", "category": "Software"});
+    let key = [("idempotency-key", "create-vpn-1")];
+    let (first_status, first) = s.send_with("POST", "/api/tickets", Some(&alice), Some(body.clone()), &key).await;
+    assert_eq!(first_status, StatusCode::CREATED);
+    let head = s.state.store.head().await.unwrap();
+    let (again_status, again) = s.send_with("POST", "/api/tickets", Some(&alice), Some(body), &key).await;
+    assert_eq!((again_status, &again), (first_status, &first), "a retry answers the original response");
+    assert_eq!(s.state.store.head().await.unwrap(), head, "a retry appends nothing");
+    let (status, err) =
+        s.send_with("POST", "/api/tickets", Some(&alice), Some(json!({"title": "other", "category": "x"})), &key).await;
+    assert_eq!((status.as_u16(), err["code"].as_str()), (422, Some("idempotency_key_reused")));
+    // Concurrent duplicates: exactly one ticket.
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (base, token) = (s.base.clone(), alice.clone());
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(format!("{base}/api/tickets"))
+                    .bearer_auth(token)
+                    .header("idempotency-key", "same-key-concurrently")
+                    .json(&json!({"title": "dup?", "category": "x"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut ids = HashSet::new();
+    for t in tasks {
+        ids.insert(t.await.unwrap()["ticket"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let (_, page) = s.send("GET", "/api/tickets?q=dup%3F", Some(&alice), None).await;
+    assert_eq!(page["tickets"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_writers_on_one_ticket_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let alice = s.login("alice").await;
+    let id = s.create(&alice, "busy ticket", "Software").await["ticket"]["id"].as_str().unwrap().to_owned();
+    let tasks: Vec<_> = (0..50)
+        .map(|n| {
+            let (base, token, id) = (s.base.clone(), alice.clone(), id.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let res = if n % 2 == 0 {
+                    client
+                        .post(format!("{base}/api/tickets/{id}/comments"))
+                        .json(&json!({"body": format!("comment {n}")}))
+                } else {
+                    client.patch(format!("{base}/api/tickets/{id}")).json(&json!({"description": format!("edit {n}")}))
+                };
+                res.bearer_auth(token).send().await.unwrap().status()
+            })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap().is_success());
+    }
+    let ticket: TicketState = s.state.store.ticket(&id).await.unwrap().unwrap();
+    assert_eq!(ticket.comments.len(), 25, "every comment is there");
+    let events =
+        s.state.store.events(&EventQuery { stream: Some(id), limit: 10_000, ..Default::default() }).await.unwrap();
+    let updates = events.iter().filter(|e| e.payload.kind() == "ticket.updated").count();
+    assert_eq!(updates, 25, "every edit is there");
+    let versions: Vec<u64> = events.iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=events.len() as u64).collect::<Vec<_>>(), "versions are gap-free");
+    assert_eq!(ticket.version, events.len() as u64);
+}
+
+#[tokio::test]
+async fn round_robin_across_two_instances_sharing_redis_survives_flushall() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let prefix = unique("rr");
+    let a = start(&db, Some(&prefix)).await;
+    let b = start(&db, Some(&prefix)).await;
+    let (ta, tb) = (a.login("hana").await, b.login("hugo").await);
+    const N: usize = 1200;
+    let mut tasks = Vec::new();
+    for n in 0..N {
+        let (base, token) = if n % 2 == 0 { (a.base.clone(), ta.clone()) } else { (b.base.clone(), tb.clone()) };
+        tasks.push(tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{base}/api/tickets"))
+                .bearer_auth(token)
+                .json(&json!({"title": format!("disk {n}"), "category": "Hardware"}))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }));
+        if n == N / 2 {
+            // Redis loses everything mid-run.
+            let client = redis::Client::open(REDIS).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
+        }
+        if n % 50 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let mut by_counter = BTreeMap::new();
+    let mut numbers = HashSet::new();
+    for t in tasks {
+        let body = t.await.unwrap();
+        let assignment = &body["automation"]["assignment"];
+        assert_eq!(assignment["outcome"], "assigned", "{body}");
+        let counter = assignment["counter"].as_u64().unwrap();
+        let assignee = assignment["assignee"].as_str().unwrap().to_owned();
+        assert!(by_counter.insert(counter, assignee).is_none(), "counter {counter} used twice");
+        assert!(numbers.insert(body["ticket"]["number"].as_str().unwrap().to_owned()), "ticket number reused");
+    }
+    assert_eq!(by_counter.len(), N, "0 duplicate counter values");
+    // Exact rotation: counter c goes to member (c - 1) % 2 of [u-hana, u-hugo].
+    for (counter, assignee) in &by_counter {
+        let expected = if (counter - 1) % 2 == 0 { "u-hana" } else { "u-hugo" };
+        assert_eq!(assignee, expected, "counter {counter}");
+    }
+    // After the flush the counters were re-seeded from the log, so values continue upwards: the
+    // largest value used can exceed N only by the values refused and retried.
+    let max = *by_counter.keys().last().unwrap();
+    assert!(max >= N as u64, "{max}");
+}
+
+async fn read_sse(s: &Server, token: &str, last_event_id: Option<i64>, take: usize) -> Vec<(i64, Value)> {
+    let mut req = s.http.get(format!("{}/api/events/stream?type=ticket.created", s.base)).bearer_auth(token);
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id.to_string());
+    }
+    let res = req.send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut stream = res.bytes_stream();
+    let mut buffer = String::new();
+    let mut out = Vec::new();
+    while out.len() < take {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), stream.next())
+            .await
+            .expect("an event arrives")
+            .expect("the stream stays open")
+            .unwrap();
+        buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let id = frame.lines().find_map(|l| l.strip_prefix("id:")).map(|v| v.trim().parse::<i64>().unwrap());
+            let data =
+                frame.lines().find_map(|l| l.strip_prefix("data:")).map(|v| serde_json::from_str(v.trim()).unwrap());
+            if let (Some(id), Some(data)) = (id, data) {
+                out.push((id, data));
+                if out.len() == take {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn sse_resumes_after_fifty_disconnects_without_gaps_or_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let alice = s.login("alice").await;
+    const N: usize = 150;
+    // Events keep coming while the subscriber drops and reconnects.
+    let writer = {
+        let (base, token) = (s.base.clone(), alice.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for n in 0..N {
+                let res = client
+                    .post(format!("{base}/api/tickets"))
+                    .bearer_auth(&token)
+                    .json(&json!({"title": format!("t{n}"), "category": "Software"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(res.status().is_success());
+            }
+        })
+    };
+    let mut seen: Vec<(i64, Value)> = Vec::new();
+    let mut last = Some(0);
+    for _ in 0..50 {
+        let got = read_sse(&s, &alice, last, 3).await; // then drop the connection
+        last = Some(got.last().unwrap().0);
+        seen.extend(got);
+    }
+    let rest = read_sse(&s, &alice, last, N - seen.len()).await;
+    seen.extend(rest);
+    writer.await.unwrap();
+    let titles: Vec<String> = seen.iter().map(|(_, e)| e["data"]["title"].as_str().unwrap().to_owned()).collect();
+    let unique: HashSet<&String> = titles.iter().collect();
+    assert_eq!(unique.len(), titles.len(), "0 duplicated");
+    assert_eq!(titles.len(), N, "0 missed");
+    let ids: Vec<i64> = seen.iter().map(|(id, _)| *id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "in log order");
+    assert!(seen.iter().all(|(id, e)| e["sequence"] == *id), "the SSE id is the log position");
+}
+
+#[tokio::test]
+async fn sse_crosses_instances_through_redis() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let prefix = unique("sse");
+    let a = start(&db, Some(&prefix)).await;
+    let b = start(&db, Some(&prefix)).await;
+    let (ta, tb) = (a.login("alice").await, b.login("bob").await);
+    let subscriber = {
+        let head = b.state.store.head().await.unwrap();
+        let b_base = b.base.clone();
+        let tb = tb.clone();
+        tokio::spawn(async move {
+            let s = Server { base: b_base, state: b.state.clone(), http: reqwest::Client::new() };
+            read_sse(&s, &tb, Some(head), 5).await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for n in 0..5 {
+        a.create(&ta, &format!("from instance A {n}"), "Software").await;
+    }
+    let got = subscriber.await.unwrap();
+    let titles: Vec<&str> = got.iter().map(|(_, e)| e["data"]["title"].as_str().unwrap()).collect();
+    assert_eq!(
+        titles,
+        ["from instance A 0", "from instance A 1", "from instance A 2", "from instance A 3", "from instance A 4"]
+    );
+}
+
+#[tokio::test]
+async fn replaying_the_log_rebuilds_identical_projections() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let (maria, rita) = (s.login("maria").await, s.login("rita").await);
+    for n in 0..20 {
+        let id = s.create(&rita, &format!("urgent {n}"), if n % 2 == 0 { "Hardware" } else { "Other" }).await["ticket"]
+            ["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        s.send("POST", &format!("/api/tickets/{id}/comments"), Some(&maria), Some(json!({"body": "looking"}))).await;
+        if n % 3 == 0 {
+            s.send("POST", &format!("/api/tickets/{id}/approve"), Some(&maria), Some(json!({}))).await;
+        }
+    }
+    let events = s.state.store.events(&EventQuery { limit: 10_000, ..Default::default() }).await.unwrap();
+    let mut folded: BTreeMap<String, Option<TicketState>> = BTreeMap::new();
+    for e in &events {
+        if e.stream == "ruleset" {
+            continue;
+        }
+        let slot = folded.entry(e.stream.clone()).or_default();
+        *slot = TicketState::apply(slot.take(), &e.stream, e.time, &e.payload);
+    }
+    assert_eq!(folded.len(), 20);
+    for (id, state) in folded {
+        assert_eq!(s.state.store.ticket(&id).await.unwrap(), state, "ticket {id}");
+    }
+}
+
+#[tokio::test]
+async fn rule_sets_publish_validate_and_preview() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let (maria, rita) = (s.login("maria").await, s.login("rita").await);
+    let (_, active) = s.send("GET", "/api/rules/active", Some(&rita), None).await;
+    assert_eq!(active["version"], 1);
+    let mut draft = active["rule_set"].clone();
+    draft["prioritization"][0]["priority"] = json!("P9");
+    let (status, err) = s.send("POST", "/api/rules/validate", Some(&maria), Some(draft.clone())).await;
+    assert_eq!((status.as_u16(), err["code"].as_str()), (422, Some("invalid_rule_set")));
+    assert_eq!(err["details"][0]["rule"], "urgent");
+    let (status, _) = s.send("POST", "/api/rules", Some(&maria), Some(draft.clone())).await;
+    assert_eq!(status.as_u16(), 422, "an invalid rule set is never published");
+
+    // Preview a draft ticket with the active rules: nothing stored, no turn consumed.
+    let head = s.state.store.head().await.unwrap();
+    let (status, preview) = s
+        .send(
+            "POST",
+            "/api/rules/preview",
+            Some(&rita),
+            Some(json!({"ticket": {"title": "printer is broken", "category": "Hardware"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    assert_eq!(preview["evaluation"]["prioritization"]["priority"], "Medium");
+    assert_eq!(preview["evaluation"]["assignment"]["assignee"], "u-hana");
+    assert_eq!(s.state.store.head().await.unwrap(), head);
+
+    draft["prioritization"][0]["priority"] = json!("High");
+    draft["prioritization"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "broken", "keywords": ["broken"], "priority": "Low"}));
+    let (status, published) = s.send("POST", "/api/rules", Some(&maria), Some(draft)).await;
+    assert_eq!(status, StatusCode::CREATED, "{published}");
+    assert_eq!(published["version"], 2);
+    let (_, preview) = s
+        .send(
+            "POST",
+            "/api/rules/preview",
+            Some(&rita),
+            Some(json!({"ticket": {"title": "printer is broken", "category": "Hardware"}})),
+        )
+        .await;
+    assert_eq!(preview["evaluation"]["prioritization"]["priority"], "Low", "the new version decides");
+    assert_eq!(preview["rule_set_version"], 2);
+    let t = s.create(&rita, "printer is broken", "Hardware").await;
+    assert_eq!(t["ticket"]["rule_set_version"], 2);
+    assert_eq!(t["ticket"]["assignee"], "u-hana", "the preview projected the next turn");
+
+    let (_, ctx) = s.send("GET", "/api/rules/preview-context", Some(&rita), None).await;
+    assert_eq!(ctx["rule_set_version"], 2);
+    assert_eq!(ctx["counters"]["Hardware Engineer"], 1);
+    assert_eq!(ctx["roles"]["Engineer"].as_array().unwrap().len(), 2);
+    assert_eq!(ctx["module_sha256"], s.state.rules.active().sha256());
+}
+
+#[tokio::test]
+async fn operations_surface() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), Some(&unique("ops"))).await;
+    let (status, health) = s.send("GET", "/healthz", None, None).await;
+    assert_eq!((status, health["status"].as_str()), (StatusCode::OK, Some("ok")));
+    let (status, ready) = s.send("GET", "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["counters"]["kind"], "redis");
+    assert_eq!(ready["rule_module"]["sha256"], s.state.rules.active().sha256());
+    let alice = s.login("alice").await;
+    s.create(&alice, "metrics please", "Hardware").await;
+    let metrics = s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap();
+    for name in [
+        "nixflow_http_request_duration_seconds_bucket",
+        "nixflow_events_appended_total",
+        "nixflow_rule_evaluation_seconds_bucket",
+        "nixflow_rule_evaluation_fuel_bucket",
+        "nixflow_assignments_total",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    // The OpenAPI document comes from the route table: every documented path is served.
+    let (_, doc) = s.send("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(doc["openapi"].as_str().map(|v| v.starts_with("3.")), Some(true));
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 20, "{}", paths.len());
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000");
+            let res = s
+                .http
+                .request(method.to_uppercase().parse().unwrap(), format!("{}{concrete}", s.base))
+                .send()
+                .await
+                .unwrap();
+            let body: Value = res.json().await.unwrap_or(Value::Null);
+            assert_ne!(body["message"], "route not found", "{method} {path} is documented but not served");
+        }
+    }
+}
