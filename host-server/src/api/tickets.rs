@@ -20,7 +20,8 @@ use crate::store::{EventQuery, TicketFilter};
 /// Turns a command's outcome into a response; a replayed one says so in a header.
 pub fn respond(done: Executed) -> Response {
     let status = StatusCode::from_u16(done.status).unwrap_or(StatusCode::OK);
-    let replayed = done.events.is_empty() && done.status != 200 || done.events.is_empty();
+    // Every command that runs appends at least one event; none appended means a stored response.
+    let replayed = done.events.is_empty();
     let mut response = (status, Json(done.body)).into_response();
     if replayed {
         response.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
