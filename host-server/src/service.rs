@@ -44,6 +44,19 @@ pub struct RequestContext {
     pub idempotency: Option<(String, String)>,
 }
 
+impl RequestContext {
+    /// The record that answers a retry of this request with `body`, when it has a key.
+    fn idempotency_record(&self, actor: &str, status: u16, body: &serde_json::Value) -> Option<IdempotencyRecord> {
+        self.idempotency.as_ref().map(|(key, hash)| IdempotencyRecord {
+            actor: actor.to_owned(),
+            key: key.clone(),
+            request_hash: hash.clone(),
+            status,
+            body: body.to_string(),
+        })
+    }
+}
+
 /// A new ticket.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -318,7 +331,7 @@ impl AppState {
         draft.push(ctx, "automation", now, Some(cause), EventPayload::RuleEvaluated { provenance, evaluation });
     }
 
-    /// Commits a draft, storing its response under the idempotency key; maps refusals.
+    /// Commits a ticket draft, storing its response under the idempotency key.
     async fn commit(
         &self,
         draft: &Draft,
@@ -326,24 +339,10 @@ impl AppState {
         actor: &str,
         status: u16,
     ) -> Result<Executed, CommitError> {
-        let body = match (&draft.state, draft.stream.as_str()) {
-            (Some(_), _) => {
-                serde_json::to_value(draft.response().map_err(|e| CommitError::Database(anyhow::anyhow!("{e}")))?)
-            }
-            (None, _) => Ok(serde_json::Value::Null),
-        }
-        .map_err(|e| CommitError::Database(e.into()))?;
-        self.commit_with_body(draft, ctx, actor, status, body).await
-    }
-
-    async fn commit_with_body(
-        &self,
-        draft: &Draft,
-        ctx: &RequestContext,
-        actor: &str,
-        status: u16,
-        body: serde_json::Value,
-    ) -> Result<Executed, CommitError> {
+        let body = draft
+            .response()
+            .and_then(|r| serde_json::to_value(r).map_err(|e| ApiError::Internal(e.into())))
+            .map_err(|e| CommitError::Database(anyhow::anyhow!("{e}")))?;
         let commit = Commit {
             stream: draft.stream.clone(),
             expected_version: draft.expected_version,
@@ -351,13 +350,7 @@ impl AppState {
             ticket: draft.state.clone(),
             rule_set: None,
             counters: draft.counters.clone(),
-            idempotency: ctx.idempotency.as_ref().map(|(key, hash)| IdempotencyRecord {
-                actor: actor.to_owned(),
-                key: key.clone(),
-                request_hash: hash.clone(),
-                status,
-                body: body.to_string(),
-            }),
+            idempotency: ctx.idempotency_record(actor, status, &body),
         };
         let events = self.append(commit).await?;
         Ok(Executed { status, body, events })
@@ -408,7 +401,8 @@ impl AppState {
         decide: impl Fn(Option<TicketState>) -> ApiResult<Vec<EventPayload>>,
         new_stream: bool,
     ) -> ApiResult<Executed> {
-        if let Some(done) = self.replayed(caller, ctx).await? {
+        // A new stream's caller (create) has already looked, before allocating a number.
+        if !new_stream && let Some(done) = self.replayed(caller, ctx).await? {
             return Ok(done);
         }
         for _ in 0..MAX_ATTEMPTS {
@@ -692,13 +686,7 @@ impl AppState {
                 expected_version: stream_version,
                 events: draft.events.clone(),
                 rule_set: Some((next, rule_set.clone())),
-                idempotency: ctx.idempotency.as_ref().map(|(key, hash)| IdempotencyRecord {
-                    actor: caller.0.id.clone(),
-                    key: key.clone(),
-                    request_hash: hash.clone(),
-                    status: 201,
-                    body: body.to_string(),
-                }),
+                idempotency: ctx.idempotency_record(&caller.0.id, 201, &body),
                 ..Default::default()
             };
             match self.append(commit).await {
