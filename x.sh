@@ -68,7 +68,7 @@ case "${1:-}" in
     log "run: host-server with the embedded default (SQLite in data/, in-process counters) and demo users"
     # Flags and environment (REDIS_URL, NIXFLOW_LISTEN, ...) pass through: ./x.sh run --listen 0.0.0.0:8080
     shift
-    cargo run --quiet --profile ci -p host-server -- --demo --rule-module build/nixflow_rules.wasm "$@"
+    cargo run --quiet --profile ci -p host-server -- --demo --daily-report --rule-module build/nixflow_rules.wasm "$@"
     ;;
   test)
     setup

@@ -4,11 +4,15 @@
 //! handlers (`service.rs`); [`TicketState::apply`] only records.
 
 use rules_core::model::{FiredEscalation, Millis, Priority, PrioritySource, Status, StatusEntry};
+use rules_core::sla::SlaMetric;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The stream that holds published rule sets.
 pub const RULESET_STREAM: &str = "ruleset";
+
+/// The stream that holds SLA compliance reports.
+pub const REPORTS_STREAM: &str = "sla-reports";
 
 /// Which rules decided, and with which module: recorded on every automation event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -161,6 +165,131 @@ pub enum EventPayload {
         /// Why it failed.
         reason: String,
     },
+    /// An escalation rule came due and fired: the decision, with its explain trace.
+    #[serde(rename = "automation.escalation_triggered")]
+    EscalationTriggered {
+        /// Which module and rules.
+        provenance: Provenance,
+        /// The rule that fired.
+        rule: String,
+        /// The deterministic key (ticket, rule, status-entry instant); unique in the log.
+        key: String,
+        /// The exact instant the rule came due.
+        due_at: Millis,
+        /// How late the scheduler fired it (ms after `due_at`).
+        lag_ms: Millis,
+        /// The module's decision (target role, user, new priority, reason).
+        decision: serde_json::Value,
+    },
+    /// The ticket was escalated: what changed. Caused by `automation.escalation_triggered`.
+    #[serde(rename = "ticket.escalated")]
+    TicketEscalated {
+        /// The rule that fired.
+        rule: String,
+        /// The status the ticket had been in too long.
+        status: Status,
+        /// When it entered that status.
+        status_entered_at: Millis,
+        /// The team role escalated to.
+        role: String,
+        /// The new assignee (none when nobody in the role is available).
+        assignee: Option<String>,
+        /// The assignee before.
+        previous_assignee: Option<String>,
+        /// The raised priority, if the rule sets one.
+        priority: Option<Priority>,
+        /// The priority before.
+        previous_priority: Option<Priority>,
+    },
+    /// SLA clocks started: the deadlines of the matching policy.
+    #[serde(rename = "sla.metric_created")]
+    SlaMetricCreated {
+        /// Which module and rules (the rule-set version is the policy version).
+        provenance: Provenance,
+        /// The priority whose targets apply.
+        priority: Priority,
+        /// First response.
+        first_response: SlaDeadline,
+        /// Resolution.
+        resolution: SlaDeadline,
+    },
+    /// A clock passed its warning fraction.
+    #[serde(rename = "sla.warning")]
+    SlaWarning {
+        /// Which module and rules.
+        provenance: Provenance,
+        /// Which clock.
+        metric: SlaMetric,
+        /// The exact instant of the warning.
+        at: Millis,
+        /// The deadline, if the clock keeps running.
+        deadline_at: Option<Millis>,
+    },
+    /// A clock passed its target.
+    #[serde(rename = "sla.breach")]
+    SlaBreach {
+        /// Which module and rules.
+        provenance: Provenance,
+        /// Which clock.
+        metric: SlaMetric,
+        /// The exact instant of the breach (the deadline).
+        at: Millis,
+        /// The target.
+        target_ms: Millis,
+    },
+    /// A clock stopped within its target.
+    #[serde(rename = "sla.met")]
+    SlaMet {
+        /// Which module and rules.
+        provenance: Provenance,
+        /// Which clock.
+        metric: SlaMetric,
+        /// When it stopped.
+        at: Millis,
+        /// Counted time.
+        elapsed_ms: Millis,
+        /// The target.
+        target_ms: Millis,
+    },
+    /// The clocks stopped counting: the ticket entered a pause status.
+    #[serde(rename = "sla.paused")]
+    SlaPaused {
+        /// Which module and rules.
+        provenance: Provenance,
+        /// The pause status.
+        status: Status,
+    },
+    /// The clocks count again: the ticket left a pause status.
+    #[serde(rename = "sla.resumed")]
+    SlaResumed {
+        /// Which module and rules.
+        provenance: Provenance,
+        /// The status it entered.
+        status: Status,
+    },
+    /// Someone acknowledged the ticket's breaches.
+    #[serde(rename = "sla.breach_acknowledged")]
+    SlaBreachAcknowledged {
+        /// The breached clocks acknowledged.
+        metrics: Vec<SlaMetric>,
+        /// A note, if given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// A compliance report over `[from, to)`.
+    #[serde(rename = "sla.compliance_report_generated")]
+    ComplianceReportGenerated {
+        /// Which module and rules.
+        provenance: Provenance,
+        /// Start (epoch ms, inclusive).
+        from: Millis,
+        /// End (epoch ms, exclusive).
+        to: Millis,
+        /// Whether the daily schedule made it (rather than a request).
+        scheduled: bool,
+        /// The module's report.
+        report: serde_json::Value,
+    },
     /// A new rule-set version was published.
     #[serde(rename = "ruleset.published")]
     RuleSetPublished {
@@ -189,12 +318,22 @@ impl EventPayload {
             Self::AssignmentApplied { .. } => "automation.assignment_applied",
             Self::RuleEvaluated { .. } => "automation.rule_evaluated",
             Self::RuleEvaluationFailed { .. } => "automation.rule_evaluation_failed",
+            Self::EscalationTriggered { .. } => "automation.escalation_triggered",
+            Self::TicketEscalated { .. } => "ticket.escalated",
+            Self::SlaMetricCreated { .. } => "sla.metric_created",
+            Self::SlaWarning { .. } => "sla.warning",
+            Self::SlaBreach { .. } => "sla.breach",
+            Self::SlaMet { .. } => "sla.met",
+            Self::SlaPaused { .. } => "sla.paused",
+            Self::SlaResumed { .. } => "sla.resumed",
+            Self::SlaBreachAcknowledged { .. } => "sla.breach_acknowledged",
+            Self::ComplianceReportGenerated { .. } => "sla.compliance_report_generated",
             Self::RuleSetPublished { .. } => "ruleset.published",
         }
     }
 
     /// Every type, for filters and metrics.
-    pub const KINDS: [&'static str; 13] = [
+    pub const KINDS: [&'static str; 23] = [
         "ticket.created",
         "ticket.updated",
         "ticket.commented",
@@ -207,8 +346,92 @@ impl EventPayload {
         "automation.assignment_applied",
         "automation.rule_evaluated",
         "automation.rule_evaluation_failed",
+        "automation.escalation_triggered",
+        "ticket.escalated",
+        "sla.metric_created",
+        "sla.warning",
+        "sla.breach",
+        "sla.met",
+        "sla.paused",
+        "sla.resumed",
+        "sla.breach_acknowledged",
+        "sla.compliance_report_generated",
         "ruleset.published",
     ];
+}
+
+/// A deadline as `sla.metric_created` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SlaDeadline {
+    /// The target (counted time).
+    pub target_ms: Millis,
+    /// When the warning falls, if the clock keeps running.
+    pub warning_at: Option<Millis>,
+    /// When the deadline falls, if the clock keeps running.
+    pub deadline_at: Option<Millis>,
+}
+
+/// One SLA clock as the log records it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MetricRecord {
+    /// The target (counted time).
+    pub target_ms: Millis,
+    /// When `sla.warning` fell.
+    pub warned_at: Option<Millis>,
+    /// When `sla.breach` fell.
+    pub breached_at: Option<Millis>,
+    /// When `sla.met` fell.
+    pub met_at: Option<Millis>,
+}
+
+impl MetricRecord {
+    /// Met or breached: nothing more happens to this clock.
+    pub fn settled(&self) -> bool {
+        self.met_at.is_some() || self.breached_at.is_some()
+    }
+}
+
+/// A ticket's SLA as the log records it (the live clocks come from the rule module).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SlaRecord {
+    /// The rule-set version whose policy started the clocks.
+    pub policy_version: u64,
+    /// The priority the targets were taken from.
+    #[schema(value_type = String)]
+    pub priority: Priority,
+    /// Whether the clocks are paused.
+    pub paused: bool,
+    /// First response.
+    pub first_response: MetricRecord,
+    /// Resolution.
+    pub resolution: MetricRecord,
+    /// When the last breach was acknowledged.
+    pub acknowledged_at: Option<Millis>,
+}
+
+impl SlaRecord {
+    /// One clock.
+    pub fn metric(&self, metric: SlaMetric) -> &MetricRecord {
+        match metric {
+            SlaMetric::FirstResponse => &self.first_response,
+            SlaMetric::Resolution => &self.resolution,
+        }
+    }
+
+    fn metric_mut(&mut self, metric: SlaMetric) -> &mut MetricRecord {
+        match metric {
+            SlaMetric::FirstResponse => &mut self.first_response,
+            SlaMetric::Resolution => &mut self.resolution,
+        }
+    }
+
+    /// Breached clocks not yet acknowledged.
+    pub fn unacknowledged_breaches(&self) -> Vec<SlaMetric> {
+        [SlaMetric::FirstResponse, SlaMetric::Resolution]
+            .into_iter()
+            .filter(|&m| self.metric(m).breached_at.is_some_and(|b| self.acknowledged_at.is_none_or(|a| a < b)))
+            .collect()
+    }
 }
 
 /// A ticket as the projections hold it: the fold of its stream.
@@ -257,6 +480,9 @@ pub struct TicketState {
     pub rule_set_version: Option<u64>,
     /// Module of the last evaluation.
     pub module_sha256: Option<String>,
+    /// SLA clocks as recorded, once started.
+    #[serde(default)]
+    pub sla: Option<SlaRecord>,
 }
 
 impl TicketState {
@@ -285,6 +511,7 @@ impl TicketState {
                     version: 1,
                     rule_set_version: None,
                     module_sha256: None,
+                    sla: None,
                 });
             }
             (None, _) => return None,
@@ -295,7 +522,9 @@ impl TicketState {
             t.history.push(StatusEntry { status, at });
         };
         match payload {
-            EventPayload::TicketCreated { .. } | EventPayload::RuleSetPublished { .. } => {}
+            EventPayload::TicketCreated { .. }
+            | EventPayload::RuleSetPublished { .. }
+            | EventPayload::ComplianceReportGenerated { .. } => {}
             EventPayload::TicketUpdated { title, description, category, priority } => {
                 if let Some(v) = title {
                     t.title.clone_from(v);
@@ -333,10 +562,51 @@ impl TicketState {
             }
             EventPayload::RuleEvaluated { provenance, .. } => t.note(provenance),
             EventPayload::RuleEvaluationFailed { .. } => {}
+            EventPayload::EscalationTriggered { provenance, .. } => t.note(provenance),
+            EventPayload::TicketEscalated { rule, status_entered_at, assignee, priority, .. } => {
+                t.escalations_fired.push(FiredEscalation { rule: rule.clone(), status_entered_at: *status_entered_at });
+                if let Some(a) = assignee {
+                    t.assignee = Some(a.clone());
+                }
+                if let Some(p) = priority {
+                    t.priority = Some(*p);
+                    t.priority_source = PrioritySource::Automation;
+                }
+            }
+            EventPayload::SlaMetricCreated { provenance, priority, first_response, resolution } => {
+                let metric = |d: &SlaDeadline| MetricRecord { target_ms: d.target_ms, ..Default::default() };
+                t.sla = Some(SlaRecord {
+                    policy_version: provenance.rule_set_version,
+                    priority: *priority,
+                    paused: false,
+                    first_response: metric(first_response),
+                    resolution: metric(resolution),
+                    acknowledged_at: None,
+                });
+            }
+            EventPayload::SlaWarning { metric, at, .. } => t.sla_metric(*metric, |m| m.warned_at = Some(*at)),
+            EventPayload::SlaBreach { metric, at, .. } => t.sla_metric(*metric, |m| m.breached_at = Some(*at)),
+            EventPayload::SlaMet { metric, at, .. } => t.sla_metric(*metric, |m| m.met_at = Some(*at)),
+            EventPayload::SlaPaused { .. } | EventPayload::SlaResumed { .. } => {
+                if let Some(sla) = &mut t.sla {
+                    sla.paused = matches!(payload, EventPayload::SlaPaused { .. });
+                }
+            }
+            EventPayload::SlaBreachAcknowledged { .. } => {
+                if let Some(sla) = &mut t.sla {
+                    sla.acknowledged_at = Some(at);
+                }
+            }
         }
         t.updated_at = t.updated_at.max(at);
         t.version = t.version.saturating_add(1);
         Some(t)
+    }
+
+    fn sla_metric(&mut self, metric: SlaMetric, f: impl FnOnce(&mut MetricRecord)) {
+        if let Some(sla) = &mut self.sla {
+            f(sla.metric_mut(metric));
+        }
     }
 
     fn note(&mut self, provenance: &Provenance) {

@@ -10,11 +10,14 @@ pub mod clock;
 pub mod counters;
 pub mod demo;
 pub mod domain;
+pub mod due;
 pub mod error;
 pub mod fanout;
 pub mod module;
 pub mod rules;
+pub mod scheduler;
 pub mod service;
+pub mod sla;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -30,8 +33,10 @@ pub use api::app;
 use crate::clock::Clock;
 use crate::counters::Counters;
 use crate::domain::{EventPayload, RULESET_STREAM};
+use crate::due::DueIndex;
 use crate::fanout::Fanout;
 use crate::rules::{ActiveRuleSet, RulesHost};
+use crate::scheduler::SchedulerConfig;
 use crate::store::{Commit, EventQuery, EventStore, NewEvent};
 
 /// JSON bodies larger than this are refused with 413.
@@ -62,6 +67,15 @@ pub struct Config {
     /// Create demo users (one per role, with teams) when the database has none.
     #[arg(long, env = "NIXFLOW_DEMO")]
     pub demo: bool,
+    /// Do not run the escalation and SLA scheduler in this instance.
+    #[arg(long, env = "NIXFLOW_NO_SCHEDULER")]
+    pub no_scheduler: bool,
+    /// Generate the previous day's SLA compliance report once a day (on one instance).
+    #[arg(long, env = "NIXFLOW_DAILY_REPORT")]
+    pub daily_report: bool,
+    /// How often the scheduler looks for due tickets, in milliseconds.
+    #[arg(long, env = "NIXFLOW_SCHEDULER_INTERVAL_MS", default_value_t = 250)]
+    pub scheduler_interval_ms: u64,
 }
 
 /// Everything a request handler reaches: the outside world behind traits.
@@ -79,6 +93,10 @@ pub struct AppState {
     pub rule_set: Arc<ArcSwap<ActiveRuleSet>>,
     /// Now.
     pub clock: Arc<dyn Clock>,
+    /// Which tickets are due, and when.
+    pub due: Arc<dyn DueIndex>,
+    /// How the scheduler claims.
+    pub scheduler: SchedulerConfig,
     /// Prometheus rendering.
     pub metrics: PrometheusHandle,
     /// Static files, if any.
@@ -121,15 +139,24 @@ impl AppState {
         })?;
         let rules = Arc::new(RulesHost::new(&bytes, module::Limits::default())?);
         let head = store.head().await?;
-        let (counters, fanout): (Arc<dyn Counters>, Fanout) = match &config.redis_url {
+        let scheduler = SchedulerConfig::default();
+        let (counters, fanout, due): (Arc<dyn Counters>, Fanout, Arc<dyn DueIndex>) = match &config.redis_url {
             Some(url) => {
                 let client = redis::Client::open(url.as_str()).context("REDIS_URL")?;
                 (
                     Arc::new(counters::RedisCounters::connect(&client, &config.redis_prefix).await?),
                     Fanout::with_redis(&client, &config.redis_prefix, head).await?,
+                    Arc::new(
+                        due::RedisDue::connect(&client, &config.redis_prefix, Arc::clone(&store), scheduler.lease_ms)
+                            .await?,
+                    ),
                 )
             }
-            None => (Arc::new(counters::MemoryCounters::default()), Fanout::local(head)),
+            None => (
+                Arc::new(counters::MemoryCounters::default()),
+                Fanout::local(head),
+                Arc::new(due::StoreDue(Arc::clone(&store))),
+            ),
         };
         let placeholder = ActiveRuleSet { version: 0, text: serde_json::value::RawValue::from_string("{}".into())? };
         let state = Self {
@@ -139,6 +166,8 @@ impl AppState {
             rules,
             rule_set: Arc::new(ArcSwap::from_pointee(placeholder)),
             clock,
+            due,
+            scheduler,
             metrics: metrics_handle(),
             web_dir: config.web_dir.clone(),
             dummy_hash: Arc::new(tokio::task::spawn_blocking(|| auth::hash_password("not a password")).await??),
@@ -148,6 +177,12 @@ impl AppState {
             demo::seed(&state).await?;
         }
         state.follow_rule_sets();
+        if !config.no_scheduler {
+            state.spawn_scheduler(
+                std::time::Duration::from_millis(config.scheduler_interval_ms.max(10)),
+                config.daily_report,
+            );
+        }
         Ok(state)
     }
 

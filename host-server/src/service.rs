@@ -19,7 +19,7 @@ use crate::rules::{ActiveRuleSet, RulesError};
 use crate::store::{Commit, CommitError, IdempotencyRecord, NewEvent, Permission, StoredEvent};
 
 /// A command is retried this many times when it loses a race.
-const MAX_ATTEMPTS: usize = 200;
+pub(crate) const MAX_ATTEMPTS: usize = 200;
 
 /// Caps on free text.
 pub mod caps {
@@ -114,19 +114,23 @@ pub struct EventRef {
     pub kind: String,
 }
 
-/// What a command produced, before it is committed.
-struct Draft {
-    stream: String,
-    expected_version: u64,
-    state: Option<TicketState>,
-    events: Vec<NewEvent>,
-    counters: Vec<(String, u64)>,
-    automation: Option<serde_json::Value>,
-    automation_error: Option<String>,
+/// What a command (or a scheduler wake-up) produced, before it is committed.
+pub(crate) struct Draft {
+    pub(crate) stream: String,
+    pub(crate) expected_version: u64,
+    pub(crate) state: Option<TicketState>,
+    pub(crate) events: Vec<NewEvent>,
+    pub(crate) counters: Vec<(String, u64)>,
+    pub(crate) automation: Option<serde_json::Value>,
+    pub(crate) automation_error: Option<String>,
+    /// Deterministic keys of the scheduled transitions among the events.
+    pub(crate) keys: Vec<String>,
+    /// The ticket's next wake-up, when this draft computed it.
+    pub(crate) schedule: Option<Option<Millis>>,
 }
 
 impl Draft {
-    fn new(stream: &str, state: Option<TicketState>) -> Self {
+    pub(crate) fn new(stream: &str, state: Option<TicketState>) -> Self {
         Self {
             stream: stream.to_owned(),
             expected_version: state.as_ref().map_or(0, |t| t.version),
@@ -135,11 +139,35 @@ impl Draft {
             counters: Vec::new(),
             automation: None,
             automation_error: None,
+            keys: Vec::new(),
+            schedule: None,
+        }
+    }
+
+    /// The commit that writes this draft.
+    pub(crate) fn commit(&self, idempotency: Option<IdempotencyRecord>) -> Commit {
+        Commit {
+            stream: self.stream.clone(),
+            expected_version: self.expected_version,
+            events: self.events.clone(),
+            ticket: self.state.clone(),
+            rule_set: None,
+            counters: self.counters.clone(),
+            idempotency,
+            keys: self.keys.clone(),
+            schedule: self.schedule,
         }
     }
 
     /// Records an event and folds it into the state; returns its id.
-    fn push(&mut self, ctx: &RequestContext, actor: &str, at: Millis, cause: Option<&str>, p: EventPayload) -> String {
+    pub(crate) fn push(
+        &mut self,
+        ctx: &RequestContext,
+        actor: &str,
+        at: Millis,
+        cause: Option<&str>,
+        p: EventPayload,
+    ) -> String {
         let id = uuid::Uuid::now_v7().to_string();
         self.state = TicketState::apply(self.state.take(), &self.stream, at, &p);
         self.events.push(NewEvent {
@@ -343,24 +371,23 @@ impl AppState {
             .response()
             .and_then(|r| serde_json::to_value(r).map_err(|e| ApiError::Internal(e.into())))
             .map_err(|e| CommitError::Database(anyhow::anyhow!("{e}")))?;
-        let commit = Commit {
-            stream: draft.stream.clone(),
-            expected_version: draft.expected_version,
-            events: draft.events.clone(),
-            ticket: draft.state.clone(),
-            rule_set: None,
-            counters: draft.counters.clone(),
-            idempotency: ctx.idempotency_record(actor, status, &body),
-        };
-        let events = self.append(commit).await?;
+        let events = self.append(draft.commit(ctx.idempotency_record(actor, status, &body))).await?;
         Ok(Executed { status, body, events })
     }
 
-    /// Appends a commit and announces the new head.
+    /// Appends a commit, moves the ticket in the due-time index and announces the new head.
     pub async fn append(&self, commit: Commit) -> Result<Vec<StoredEvent>, CommitError> {
+        let schedule = commit.schedule.map(|due| (commit.stream.clone(), due, commit.expected_version));
         let events = self.store.commit(commit).await?;
         for e in &events {
             metrics::counter!("nixflow_events_appended_total", "type" => e.payload.kind()).increment(1);
+        }
+        if let Some((ticket, due, version)) = schedule {
+            let version = events.last().map_or(version, |e| e.version);
+            // The store holds the truth; an index that missed this is repaired by its sweep.
+            if let Err(e) = self.due.scheduled(&ticket, due, version).await {
+                tracing::warn!(ticket, error = format!("{e:#}"), "due-time index not updated");
+            }
         }
         if let Some(last) = events.last() {
             self.fanout.published(last.position).await;
@@ -392,7 +419,7 @@ impl AppState {
     }
 
     /// Runs a ticket command: decide, automate, commit; again on a lost race.
-    async fn run(
+    pub(crate) async fn run(
         &self,
         caller: &Caller,
         ctx: &RequestContext,
@@ -411,21 +438,34 @@ impl AppState {
             let mut draft = Draft::new(stream, current.clone());
             let payloads = decide(current)?;
             let mut trigger = None;
+            let mut clocks = None;
             for p in payloads {
                 let kind = p.kind();
+                let first_response = matches!(p, EventPayload::TicketCommented { first_response: true, .. });
                 let id = draft.push(ctx, &caller.0.id, now, None, p);
                 // Creation, field changes and status changes trigger evaluation; comments and
-                // manual assignment do not.
-                if !matches!(kind, "ticket.commented" | "ticket.assigned") {
+                // manual assignment do not. A first response moves the SLA clocks.
+                if !matches!(kind, "ticket.commented" | "ticket.assigned" | "sla.breach_acknowledged") {
                     trigger = Some((id, kind));
+                } else if first_response {
+                    clocks = Some((id, kind));
                 }
             }
-            if let Some((cause, kind)) = trigger {
-                self.automate(&mut draft, ctx, &cause, kind, now).await;
+            if let Some((cause, kind)) = &trigger {
+                self.automate(&mut draft, ctx, cause, kind, now).await;
+            }
+            if let Some((cause, kind)) = trigger.or(clocks) {
+                self.follow_up(&mut draft, ctx, &cause, kind, now).await;
             }
             match self.commit(&draft, ctx, &caller.0.id, status).await {
                 Ok(done) => return Ok(done),
-                Err(CommitError::VersionConflict(_) | CommitError::CounterTaken { .. } | CommitError::NumberTaken) => {
+                // A transition key taken means the scheduler recorded it first: re-read and redo.
+                Err(
+                    CommitError::VersionConflict(_)
+                    | CommitError::CounterTaken { .. }
+                    | CommitError::NumberTaken
+                    | CommitError::KeyTaken(_),
+                ) => {
                     metrics::counter!("nixflow_commit_retries_total").increment(1);
                     tokio::task::yield_now().await;
                 }
@@ -692,6 +732,7 @@ impl AppState {
             match self.append(commit).await {
                 Ok(events) => {
                     self.set_rule_set(next, &rule_set)?;
+                    self.reschedule_open_tickets().await;
                     return Ok(Executed { status: 201, body, events });
                 }
                 Err(CommitError::VersionConflict(_)) => continue,
@@ -741,7 +782,13 @@ fn field_problem(field: &str, code: &str, message: &str) -> serde_json::Value {
     serde_json::json!({ "field": field, "code": code, "message": message })
 }
 
-fn check_text(problems: &mut Vec<serde_json::Value>, field: &str, value: Option<&String>, max: usize, required: bool) {
+pub(crate) fn check_text(
+    problems: &mut Vec<serde_json::Value>,
+    field: &str,
+    value: Option<&String>,
+    max: usize,
+    required: bool,
+) {
     let Some(v) = value else { return };
     if required && v.trim().is_empty() {
         problems.push(field_problem(field, "required", &format!("`{field}` must not be empty")));
@@ -750,7 +797,7 @@ fn check_text(problems: &mut Vec<serde_json::Value>, field: &str, value: Option<
     }
 }
 
-fn reject(problems: Vec<serde_json::Value>) -> ApiResult<()> {
+pub(crate) fn reject(problems: Vec<serde_json::Value>) -> ApiResult<()> {
     if problems.is_empty() {
         return Ok(());
     }

@@ -120,6 +120,12 @@ pub struct Commit {
     pub counters: Vec<(String, u64)>,
     /// The response to store for an `Idempotency-Key`.
     pub idempotency: Option<IdempotencyRecord>,
+    /// Deterministic keys of scheduled transitions (escalations, SLA events, reports), each
+    /// stored under a unique constraint: a key can be committed once, ever.
+    pub keys: Vec<String>,
+    /// The ticket's next wake-up: `Some(None)` clears it, `None` leaves it as it was. Setting
+    /// it releases any scheduler claim on the ticket.
+    pub schedule: Option<Option<Millis>>,
 }
 
 /// Why a commit was refused. Nothing of it was written.
@@ -142,6 +148,9 @@ pub enum CommitError {
     /// A concurrent request with the same idempotency key committed first.
     #[error("idempotency key already used")]
     IdempotencyKeyTaken,
+    /// A scheduled transition with this key was already committed.
+    #[error("transition `{0}` was already recorded")]
+    KeyTaken(String),
     /// The database failed.
     #[error(transparent)]
     Database(#[from] anyhow::Error),
@@ -289,4 +298,35 @@ pub trait EventStore: Send + Sync + 'static {
     async fn open_ticket_counts(&self) -> anyhow::Result<HashMap<String, u32>>;
     /// Checks the database answers.
     async fn ping(&self) -> anyhow::Result<()>;
+    /// The current version of a stream (0 when it has no events).
+    async fn stream_version(&self, stream: &str) -> anyhow::Result<u64>;
+    /// Whether a transition key was committed.
+    async fn has_key(&self, key: &str) -> anyhow::Result<bool>;
+    /// Claims up to `limit` tickets due at `now` (earliest first) that nobody else holds,
+    /// hiding them from other claimers until `lease_until`. Committing a schedule releases a
+    /// claim; a claim of a crashed instance lapses at `lease_until`.
+    async fn claim_due(&self, now: Millis, limit: usize, lease_until: Millis) -> anyhow::Result<Vec<Scheduled>>;
+    /// Scheduled tickets due before `before`, earliest first, after the cursor `(due, id)`.
+    async fn scheduled(
+        &self,
+        before: Millis,
+        after: Option<(Millis, String)>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Scheduled>>;
+    /// Makes every open ticket due at `at` (or keeps an earlier wake-up): a new rule set may
+    /// change any of their deadlines. Returns how many.
+    async fn reschedule_open(&self, at: Millis) -> anyhow::Result<u64>;
+    /// Tickets oldest first, after the log position `after_seq`: `(seq, ticket)`.
+    async fn tickets_page(&self, after_seq: i64, limit: u32) -> anyhow::Result<Vec<(i64, TicketState)>>;
+}
+
+/// A ticket's next wake-up, as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scheduled {
+    /// Ticket id.
+    pub ticket: String,
+    /// When.
+    pub due_at: Millis,
+    /// The ticket stream's version the schedule was computed at.
+    pub version: u64,
 }

@@ -2,100 +2,21 @@
 //! test with its own key prefix), the real rule module in Wasmtime.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use host_server::clock::SystemClock;
 use host_server::domain::TicketState;
 use host_server::store::EventQuery;
-use host_server::{AppState, Config, app};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const REDIS: &str = "redis://127.0.0.1:6379";
+mod common;
 
-fn module_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/nixflow_rules.wasm")
-}
+use common::{REDIS, Server, start, unique};
 
-struct Server {
-    base: String,
-    state: AppState,
-    http: reqwest::Client,
-}
-
-async fn start(db: &Path, redis_prefix: Option<&str>) -> Server {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: db.to_owned(),
-        redis_url: redis_prefix.map(|_| REDIS.to_owned()),
-        redis_prefix: redis_prefix.unwrap_or("unused:").to_owned(),
-        rule_module: module_path(),
-        web_dir: None,
-        demo: true,
-    };
-    let state = AppState::build(&config, Arc::new(SystemClock)).await.expect("state builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(axum::serve(listener, app(state.clone())).into_future());
-    Server { base, state, http: reqwest::Client::new() }
-}
-
-fn unique(name: &str) -> String {
-    format!("nixflow-test:{name}:{}:", uuid::Uuid::now_v7())
-}
-
-impl Server {
-    async fn login(&self, user: &str) -> String {
-        let (status, body) = self
-            .send("POST", "/api/auth/login", None, Some(json!({"username": user, "password": "nixflow-demo"})))
-            .await;
-        assert_eq!(status, StatusCode::OK, "login {user}: {body}");
-        body["token"].as_str().unwrap().to_owned()
-    }
-
-    async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
-        self.send_with(method, path, token, body, &[]).await
-    }
-
-    async fn send_with(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        headers: &[(&str, &str)],
-    ) -> (StatusCode, Value) {
-        let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status();
-        let text = res.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    async fn create(&self, token: &str, title: &str, category: &str) -> Value {
-        let (status, body) = self
-            .send(
-                "POST",
-                "/api/tickets",
-                Some(token),
-                Some(json!({"title": title, "description": "", "category": category})),
-            )
-            .await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body
-    }
+fn chrono_millis(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).unwrap().timestamp_millis()
 }
 
 #[tokio::test]
@@ -159,7 +80,8 @@ async fn create_applies_automation_and_links_events() {
             "ticket.created",
             "automation.prioritization_applied",
             "automation.assignment_applied",
-            "automation.rule_evaluated"
+            "automation.rule_evaluated",
+            "sla.metric_created"
         ]
     );
     let created_id = history[0]["id"].as_str().unwrap();
@@ -177,12 +99,17 @@ async fn create_applies_automation_and_links_events() {
     }
     assert_eq!(history[2]["data"]["counter"], 1, "the counter value is on the assignment event");
     assert!(history[3]["data"]["evaluation"]["trace"].as_array().is_some_and(|t| !t.is_empty()));
+    // Critical (`down`): one hour to first response, four to resolution, from creation.
+    let created_at = chrono_millis(history[0]["time"].as_str().unwrap());
+    assert_eq!(history[4]["data"]["priority"], "Critical");
+    assert_eq!(history[4]["data"]["first_response"]["deadline_at"], created_at + 3_600_000);
+    assert_eq!(history[4]["data"]["resolution"]["deadline_at"], created_at + 4 * 3_600_000);
 
     // Read after write: the list and the item see it at once.
     let (_, page) = s.send("GET", "/api/tickets?q=build%20server", Some(&rita), None).await;
     assert_eq!(page["tickets"][0]["id"], id);
     let (_, one) = s.send("GET", &format!("/api/tickets/{id}"), Some(&rita), None).await;
-    assert_eq!(one["version"], 4);
+    assert_eq!(one["version"], 5);
 }
 
 #[tokio::test]

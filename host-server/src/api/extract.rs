@@ -24,13 +24,19 @@ pub struct Command<T> {
     pub ctx: RequestContext,
 }
 
+/// The client's correlation id, else the request id, else a new one.
+pub fn correlation_id(headers: &axum::http::HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    header(CORRELATION_HEADER)
+        .filter(|c| !c.is_empty() && c.len() <= 128)
+        .or_else(|| header(REQUEST_ID_HEADER))
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+}
+
 /// Builds the context from headers; `body` is hashed into the idempotency record.
 pub fn context(parts: &axum::http::request::Parts, body: &[u8]) -> Result<RequestContext, ApiError> {
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let correlation_id = header(CORRELATION_HEADER)
-        .filter(|c| !c.is_empty() && c.len() <= 128)
-        .or_else(|| header(REQUEST_ID_HEADER))
-        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let correlation_id = correlation_id(&parts.headers);
     let idempotency = match header(IDEMPOTENCY_HEADER) {
         Some(key) if key.is_empty() || key.len() > 255 => {
             return Err(ApiError::unprocessable(

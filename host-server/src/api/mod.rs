@@ -5,6 +5,7 @@ pub mod events;
 pub mod extract;
 pub mod rules;
 pub mod session;
+pub mod sla;
 pub mod tickets;
 
 use std::time::{Duration, Instant};
@@ -60,6 +61,9 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(tickets::reject))
         .routes(routes!(tickets::transition))
         .routes(routes!(tickets::history))
+        .routes(routes!(sla::ticket_sla))
+        .routes(routes!(sla::acknowledge))
+        .routes(routes!(sla::compliance))
         .routes(routes!(rules::active))
         .routes(routes!(rules::validate))
         .routes(routes!(rules::publish))

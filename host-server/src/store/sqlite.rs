@@ -20,8 +20,8 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Commit, CommitError, EventQuery, EventStore, IdempotencyRecord, NewEvent, Permission, StoredEvent, TicketFilter,
-    UserRecord,
+    Commit, CommitError, EventQuery, EventStore, IdempotencyRecord, NewEvent, Permission, Scheduled, StoredEvent,
+    TicketFilter, UserRecord,
 };
 use crate::domain::{EventPayload, TicketState};
 
@@ -60,11 +60,17 @@ CREATE TABLE IF NOT EXISTS tickets (
     description TEXT NOT NULL,
     open        INTEGER NOT NULL,
     version     INTEGER NOT NULL,
-    doc         TEXT NOT NULL
+    doc         TEXT NOT NULL,
+    due_at        INTEGER,
+    claimed_until INTEGER
 );
 CREATE INDEX IF NOT EXISTS tickets_by_assignee ON tickets (assignee, open);
 CREATE INDEX IF NOT EXISTS tickets_by_requester ON tickets (requester, seq);
 CREATE INDEX IF NOT EXISTS tickets_by_status ON tickets (status, seq);
+CREATE TABLE IF NOT EXISTS transition_keys (
+    key    TEXT PRIMARY KEY,
+    stream TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS rule_sets (
     version  INTEGER PRIMARY KEY,
     rule_set TEXT NOT NULL
@@ -98,6 +104,28 @@ CREATE TABLE IF NOT EXISTS idempotency (
     PRIMARY KEY (actor, key)
 );
 "#;
+
+/// Columns added after the first release, for databases created before them.
+const ADDED_COLUMNS: [(&str, &str, &str); 2] =
+    [("tickets", "due_at", "INTEGER"), ("tickets", "claimed_until", "INTEGER")];
+
+async fn migrate(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+    for (table, column, kind) in ADDED_COLUMNS {
+        let present: Option<i64> =
+            sqlx::query_scalar(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?"))
+                .bind(column)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if present.is_none() {
+            sqlx::raw_sql(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}")).execute(&mut *conn).await?;
+        }
+    }
+    // The due-time index: a scheduler tick reads only the tickets that are due.
+    sqlx::raw_sql("CREATE INDEX IF NOT EXISTS tickets_by_due ON tickets (due_at, id) WHERE due_at IS NOT NULL")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
 
 type Outcome = Result<Vec<StoredEvent>, CommitError>;
 type Job = (Commit, oneshot::Sender<Outcome>);
@@ -133,6 +161,7 @@ impl SqliteStore {
             .await
             .with_context(|| format!("opening database {}", path.display()))?;
         sqlx::raw_sql(SCHEMA).execute(&mut writer).await.context("creating the schema")?;
+        migrate(&mut writer).await.context("migrating the schema")?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options(path).read_only(true))
@@ -211,6 +240,9 @@ fn classify(e: sqlx::Error, stream: &str) -> CommitError {
         }
         if message.contains("idempotency") {
             return CommitError::IdempotencyKeyTaken;
+        }
+        if message.contains("transition_keys") {
+            return CommitError::KeyTaken(String::new());
         }
     }
     CommitError::Database(anyhow::Error::new(e).context("writing a commit"))
@@ -302,6 +334,25 @@ fn write_one<'a>(
         .execute(&mut *conn)
         .await
         .map_err(|e| classify(e, &commit.stream))?;
+        }
+        for key in &commit.keys {
+            sqlx::query("INSERT INTO transition_keys (key, stream) VALUES (?, ?)")
+                .bind(key)
+                .bind(&commit.stream)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| match classify(e, &commit.stream) {
+                    CommitError::KeyTaken(_) => CommitError::KeyTaken(key.clone()),
+                    other => other,
+                })?;
+        }
+        if let Some(due) = commit.schedule {
+            sqlx::query("UPDATE tickets SET due_at = ?, claimed_until = NULL WHERE id = ?")
+                .bind(due)
+                .bind(&commit.stream)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| classify(e, &commit.stream))?;
         }
         if let Some((version, rule_set)) = &commit.rule_set {
             sqlx::query("INSERT INTO rule_sets (version, rule_set) VALUES (?, ?)")
@@ -588,4 +639,92 @@ impl EventStore for SqliteStore {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
+
+    async fn stream_version(&self, stream: &str) -> anyhow::Result<u64> {
+        let v: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?")
+            .bind(stream)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(v)?)
+    }
+
+    async fn has_key(&self, key: &str) -> anyhow::Result<bool> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM transition_keys WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn claim_due(&self, now: Millis, limit: usize, lease_until: Millis) -> anyhow::Result<Vec<Scheduled>> {
+        // One statement: the claim is atomic against other instances sharing the file.
+        let rows = sqlx::query(
+            "UPDATE tickets SET claimed_until = ?1
+             WHERE id IN (SELECT id FROM tickets
+                          WHERE due_at <= ?2 AND (claimed_until IS NULL OR claimed_until <= ?2)
+                          ORDER BY due_at, id LIMIT ?3)
+             RETURNING id, due_at, version",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::try_from(limit)?)
+        .fetch_all(&self.side)
+        .await?;
+        let mut due = rows.iter().map(scheduled_from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        due.sort_by(|a, b| (a.due_at, &a.ticket).cmp(&(b.due_at, &b.ticket)));
+        Ok(due)
+    }
+
+    async fn scheduled(
+        &self,
+        before: Millis,
+        after: Option<(Millis, String)>,
+        limit: usize,
+    ) -> anyhow::Result<Vec<Scheduled>> {
+        let (due, id) = after.unwrap_or((Millis::MIN, String::new()));
+        let rows = sqlx::query(
+            "SELECT id, due_at, version FROM tickets
+             WHERE due_at IS NOT NULL AND due_at < ?1 AND (due_at > ?2 OR (due_at = ?2 AND id > ?3))
+             ORDER BY due_at, id LIMIT ?4",
+        )
+        .bind(before)
+        .bind(due)
+        .bind(id)
+        .bind(i64::try_from(limit)?)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(scheduled_from_row).collect()
+    }
+
+    async fn reschedule_open(&self, at: Millis) -> anyhow::Result<u64> {
+        let done = sqlx::query(
+            "UPDATE tickets SET due_at = MIN(COALESCE(due_at, ?1), ?1), claimed_until = NULL WHERE open = 1",
+        )
+        .bind(at)
+        .execute(&self.side)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn tickets_page(&self, after_seq: i64, limit: u32) -> anyhow::Result<Vec<(i64, TicketState)>> {
+        let rows = sqlx::query("SELECT seq, doc FROM tickets WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| -> anyhow::Result<(i64, TicketState)> {
+                let doc: String = r.try_get("doc")?;
+                Ok((r.try_get("seq")?, serde_json::from_str(&doc).context("ticket projection does not parse")?))
+            })
+            .collect()
+    }
+}
+
+fn scheduled_from_row(row: &SqliteRow) -> anyhow::Result<Scheduled> {
+    Ok(Scheduled {
+        ticket: row.try_get("id")?,
+        due_at: row.try_get("due_at")?,
+        version: u64::try_from(row.try_get::<i64, _>("version")?)?,
+    })
 }
