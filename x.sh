@@ -93,6 +93,8 @@ case "${1:-}" in
     build
     cargo bench -p nixflow-tests --bench evaluate
     (cd tests/node && node bench/peers.mjs)
+    # A tick over 1,000,000 open tickets against a full scan, and deadline lag (needs Redis).
+    cargo bench -p host-server --bench scheduler
     ;;
   build)
     setup

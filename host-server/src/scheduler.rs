@@ -230,6 +230,13 @@ impl AppState {
         if claimed.is_empty() {
             return Ok(report);
         }
+        // A rule set published on another instance moments ago must decide these tickets (its
+        // publisher made them due); don't wait for the nudge that would bring it here.
+        if let Some((version, rule_set)) = self.store.active_rule_set().await?
+            && version > self.rule_set.load().version
+        {
+            self.set_rule_set(version, &rule_set)?;
+        }
         let users = self.rule_users().await?;
         let decided: Vec<(String, anyhow::Result<Option<Draft>>)> = futures_util::stream::iter(claimed)
             .map(|id| {
