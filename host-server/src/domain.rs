@@ -11,6 +11,9 @@ use utoipa::ToSchema;
 /// The stream that holds published rule sets.
 pub const RULESET_STREAM: &str = "ruleset";
 
+/// The stream that holds rule-module uploads and activations.
+pub const MODULES_STREAM: &str = "rules-modules";
+
 /// The stream that holds SLA compliance reports.
 pub const REPORTS_STREAM: &str = "sla-reports";
 
@@ -290,6 +293,22 @@ pub enum EventPayload {
         /// The module's report.
         report: serde_json::Value,
     },
+    /// A rule module was uploaded, validated and passed the conformance run (not yet active).
+    #[serde(rename = "rules.module_uploaded")]
+    ModuleUploaded {
+        /// Its record (sha256, size, ABI version, its own info, conformance fingerprint).
+        module: crate::store::ModuleRecord,
+    },
+    /// A rule module became the one every decision uses.
+    #[serde(rename = "rules.module_activated")]
+    ModuleActivated {
+        /// sha256 of the module now active.
+        sha256: String,
+        /// sha256 of the module active before, if any.
+        previous: Option<String>,
+        /// Whether this was a rollback to the previous module.
+        rollback: bool,
+    },
     /// A new rule-set version was published.
     #[serde(rename = "ruleset.published")]
     RuleSetPublished {
@@ -328,12 +347,14 @@ impl EventPayload {
             Self::SlaResumed { .. } => "sla.resumed",
             Self::SlaBreachAcknowledged { .. } => "sla.breach_acknowledged",
             Self::ComplianceReportGenerated { .. } => "sla.compliance_report_generated",
+            Self::ModuleUploaded { .. } => "rules.module_uploaded",
+            Self::ModuleActivated { .. } => "rules.module_activated",
             Self::RuleSetPublished { .. } => "ruleset.published",
         }
     }
 
     /// Every type, for filters and metrics.
-    pub const KINDS: [&'static str; 23] = [
+    pub const KINDS: [&'static str; 25] = [
         "ticket.created",
         "ticket.updated",
         "ticket.commented",
@@ -356,6 +377,8 @@ impl EventPayload {
         "sla.resumed",
         "sla.breach_acknowledged",
         "sla.compliance_report_generated",
+        "rules.module_uploaded",
+        "rules.module_activated",
         "ruleset.published",
     ];
 }
@@ -524,7 +547,9 @@ impl TicketState {
         match payload {
             EventPayload::TicketCreated { .. }
             | EventPayload::RuleSetPublished { .. }
-            | EventPayload::ComplianceReportGenerated { .. } => {}
+            | EventPayload::ComplianceReportGenerated { .. }
+            | EventPayload::ModuleUploaded { .. }
+            | EventPayload::ModuleActivated { .. } => {}
             EventPayload::TicketUpdated { title, description, category, priority } => {
                 if let Some(v) = title {
                     t.title.clone_from(v);

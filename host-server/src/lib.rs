@@ -14,6 +14,7 @@ pub mod due;
 pub mod error;
 pub mod fanout;
 pub mod module;
+pub mod registry;
 pub mod rules;
 pub mod scheduler;
 pub mod service;
@@ -173,10 +174,11 @@ impl AppState {
             dummy_hash: Arc::new(tokio::task::spawn_blocking(|| auth::hash_password("not a password")).await??),
         };
         state.load_rule_set().await?;
+        state.bootstrap_modules(bytes).await?;
         if config.demo {
             demo::seed(&state).await?;
         }
-        state.follow_rule_sets();
+        state.follow_rule_sets(head);
         if !config.no_scheduler {
             state.spawn_scheduler(
                 std::time::Duration::from_millis(config.scheduler_interval_ms.max(10)),
@@ -223,29 +225,47 @@ impl AppState {
         self.set_rule_set(version, &rule_set)
     }
 
-    /// Follows `ruleset.published` in the log, so a version published on another instance
-    /// becomes active here too.
-    fn follow_rule_sets(&self) {
+    /// Follows `ruleset.published` and `rules.module_activated` in the log from `after` (what
+    /// came before is already loaded), so what another instance publishes or activates becomes
+    /// active here too.
+    fn follow_rule_sets(&self, mut after: i64) {
         let state = self.clone();
         let mut head = self.fanout.subscribe();
         tokio::spawn(async move {
-            let mut after = 0;
             loop {
                 head.borrow_and_update();
-                let query =
-                    EventQuery { after, limit: 1000, types: vec!["ruleset.published".into()], ..Default::default() };
+                let query = EventQuery {
+                    after,
+                    limit: 1000,
+                    types: vec!["ruleset.published".into(), "rules.module_activated".into()],
+                    ..Default::default()
+                };
                 match state.store.events(&query).await {
                     Ok(events) => {
+                        let mut activated = None;
                         for e in &events {
-                            if let EventPayload::RuleSetPublished { version, rule_set, .. } = &e.payload
-                                && let Err(err) = state.set_rule_set(*version, rule_set)
-                            {
-                                tracing::error!(error = format!("{err:#}"), "cannot activate rule set {version}");
+                            match &e.payload {
+                                EventPayload::RuleSetPublished { version, rule_set, .. } => {
+                                    if let Err(err) = state.set_rule_set(*version, rule_set) {
+                                        tracing::error!(
+                                            error = format!("{err:#}"),
+                                            "cannot activate rule set {version}"
+                                        );
+                                    }
+                                }
+                                // Only the last activation of a batch matters.
+                                EventPayload::ModuleActivated { sha256, .. } => activated = Some(sha256.clone()),
+                                _ => {}
                             }
                             after = e.position;
                         }
+                        if let Some(sha256) = activated
+                            && let Err(err) = state.follow_activation(&sha256).await
+                        {
+                            tracing::error!(error = format!("{err:#}"), "cannot activate rule module {sha256}");
+                        }
                     }
-                    Err(e) => tracing::warn!(error = format!("{e:#}"), "following rule sets"),
+                    Err(e) => tracing::warn!(error = format!("{e:#}"), "following rule sets and modules"),
                 }
                 tokio::select! {
                     changed = head.changed() => if changed.is_err() { return },

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 use wasmtime::{
-    Config, Engine, InstancePre, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc,
+    Config, Engine, ExternType, InstancePre, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
+    TypedFunc, WasmFeatures,
 };
 
 /// The ABI versions this host speaks.
@@ -24,12 +25,40 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Wasm stack cap in bytes.
     pub max_wasm_stack: usize,
+    /// Wall-clock backstop per call, in epoch ticks (see [`EPOCH_TICK`]); fuel is the primary
+    /// bound, this catches what fuel does not meter.
+    pub epoch_ticks: u64,
 }
+
+/// How often the host's epoch thread advances the engine's epoch.
+pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { fuel: 4_000_000_000, memory_bytes: 256 << 20, max_wasm_stack: 1 << 20 }
+        Self { fuel: 4_000_000_000, memory_bytes: 256 << 20, max_wasm_stack: 1 << 20, epoch_ticks: 500 }
     }
+}
+
+/// The WebAssembly proposals a rule module may not use: everything beyond the core features
+/// that rustc and every browser and Wasmtime accept (bulk memory, sign extension, mutable
+/// globals, non-trapping float-to-int, multi-value).
+fn forbidden_features() -> WasmFeatures {
+    WasmFeatures::THREADS
+        | WasmFeatures::SHARED_EVERYTHING_THREADS
+        | WasmFeatures::SIMD
+        | WasmFeatures::RELAXED_SIMD
+        | WasmFeatures::REFERENCE_TYPES
+        | WasmFeatures::MEMORY64
+        | WasmFeatures::MULTI_MEMORY
+        | WasmFeatures::COMPONENT_MODEL
+        | WasmFeatures::GC
+        | WasmFeatures::FUNCTION_REFERENCES
+        | WasmFeatures::EXCEPTIONS
+        | WasmFeatures::LEGACY_EXCEPTIONS
+        | WasmFeatures::TAIL_CALL
+        | WasmFeatures::STACK_SWITCHING
+        | WasmFeatures::WIDE_ARITHMETIC
+        | WasmFeatures::CUSTOM_PAGE_SIZES
 }
 
 /// Why a module could not be loaded or a call could not be answered.
@@ -53,6 +82,12 @@ pub enum ModuleError {
     /// The call trapped (including memory-cap and stack-overflow traps).
     #[error("rule module trapped: {0}")]
     Trap(String),
+    /// The call ran past the wall-clock backstop.
+    #[error("rule module ran past its time limit")]
+    Deadline,
+    /// The module's memory could exceed the host's cap.
+    #[error("module memory {0}")]
+    MemoryTooLarge(String),
     /// The module returned an answer the host cannot read.
     #[error("rule module returned an unreadable answer: {0}")]
     BadAnswer(String),
@@ -61,6 +96,7 @@ pub enum ModuleError {
 fn trap(e: wasmtime::Error) -> ModuleError {
     match e.downcast_ref::<Trap>() {
         Some(Trap::OutOfFuel) => ModuleError::OutOfFuel,
+        Some(Trap::Interrupt) => ModuleError::Deadline,
         _ => ModuleError::Trap(format!("{e:#}")),
     }
 }
@@ -69,12 +105,14 @@ struct StoreData {
     limits: StoreLimits,
 }
 
-/// The one Wasmtime [`Engine`] a server shares between all its modules: fuel metering on, the
-/// wasm stack capped.
+/// The one Wasmtime [`Engine`] a server shares between all its modules: fuel metering and epoch
+/// interruption on, the wasm stack capped, a fixed feature set (anything else fails validation).
 pub fn engine(limits: &Limits) -> Result<Engine, ModuleError> {
     let mut config = Config::new();
     config.consume_fuel(true);
+    config.epoch_interruption(true);
     config.max_wasm_stack(limits.max_wasm_stack);
+    config.wasm_features(forbidden_features(), false);
     Engine::new(&config).map_err(|e| ModuleError::Compile(format!("{e:#}")))
 }
 
@@ -109,6 +147,7 @@ impl RuleModule {
         if let Some(import) = module.imports().next() {
             return Err(ModuleError::HasImports(format!("{}::{}", import.module(), import.name())));
         }
+        check_memory(&module, limits.memory_bytes)?;
         let linker: Linker<StoreData> = Linker::new(&engine);
         let pre = linker.instantiate_pre(&module).map_err(|e| ModuleError::Compile(format!("{e:#}")))?;
         let mut this =
@@ -162,6 +201,7 @@ impl RuleModule {
         let mut store = Store::new(&self.engine, StoreData { limits });
         store.limiter(|d| &mut d.limits);
         store.set_fuel(self.limits.fuel).map_err(trap)?;
+        store.set_epoch_deadline(self.limits.epoch_ticks);
         Ok(store)
     }
 
@@ -179,7 +219,15 @@ impl RuleModule {
         let call = instance
             .get_typed_func::<(u32, u32), u64>(&mut store, "nixflow_call")
             .map_err(|_| ModuleError::MissingExport("nixflow_call"))?;
-        Ok(ModuleInstance { store, memory, alloc, free, call, fuel: self.limits.fuel })
+        Ok(ModuleInstance {
+            store,
+            memory,
+            alloc,
+            free,
+            call,
+            fuel: self.limits.fuel,
+            epoch_ticks: self.limits.epoch_ticks,
+        })
     }
 }
 
@@ -192,10 +240,12 @@ pub struct ModuleInstance {
     free: TypedFunc<(u32, u32), ()>,
     call: TypedFunc<(u32, u32), u64>,
     fuel: u64,
+    epoch_ticks: u64,
 }
 
 impl ModuleInstance {
     fn refuel(&mut self) -> Result<(), ModuleError> {
+        self.store.set_epoch_deadline(self.epoch_ticks);
         self.store.set_fuel(self.fuel).map_err(trap)
     }
 
@@ -228,6 +278,31 @@ impl ModuleInstance {
         self.free.call(&mut self.store, (out_ptr, out_len)).map_err(trap)?;
         String::from_utf8(answer).map_err(|e| ModuleError::BadAnswer(format!("answer is not UTF-8: {e}")))
     }
+}
+
+/// The exported memory must fit the cap: its initial size always, its declared maximum if any
+/// (without one, the store's limiter refuses growth past the cap at run time).
+fn check_memory(module: &Module, cap: usize) -> Result<(), ModuleError> {
+    const PAGE: u64 = 64 * 1024;
+    let cap_pages = cap as u64 / PAGE;
+    for export in module.exports() {
+        if let ExternType::Memory(m) = export.ty() {
+            if m.minimum() > cap_pages {
+                return Err(ModuleError::MemoryTooLarge(format!(
+                    "`{}` starts at {} pages; the cap is {cap_pages}",
+                    export.name(),
+                    m.minimum()
+                )));
+            }
+            if let Some(max) = m.maximum().filter(|&max| max > cap_pages) {
+                return Err(ModuleError::MemoryTooLarge(format!(
+                    "`{}` declares a maximum of {max} pages; the cap is {cap_pages}",
+                    export.name()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {

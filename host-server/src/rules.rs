@@ -42,19 +42,53 @@ pub struct RulesHost {
     engine: Engine,
     limits: Limits,
     active: ArcSwap<RuleModule>,
+    /// Modules compiled before, by sha256, so that swapping back and forth costs no compile.
+    compiled: std::sync::Mutex<Vec<Arc<RuleModule>>>,
 }
 
+/// Compiled modules kept for swapping back.
+const COMPILED_KEPT: usize = 8;
+
 impl RulesHost {
-    /// Compiles the module and makes it active.
+    /// Compiles the module and makes it active; starts the thread that advances the engine's
+    /// epoch (the wall-clock backstop of every call), which ends with the engine.
     pub fn new(bytes: &[u8], limits: Limits) -> Result<Self, ModuleError> {
         let engine = crate::module::engine(&limits)?;
-        let module = RuleModule::compile(&engine, bytes, limits)?;
-        Ok(Self { engine, limits, active: ArcSwap::from_pointee(module) })
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("nixflow-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(crate::module::EPOCH_TICK);
+                }
+            })
+            .map_err(|e| ModuleError::Compile(format!("cannot start the epoch thread: {e}")))?;
+        let module = Arc::new(RuleModule::compile(&engine, bytes, limits)?);
+        Ok(Self {
+            engine,
+            limits,
+            active: ArcSwap::new(Arc::clone(&module)),
+            compiled: std::sync::Mutex::new(vec![module]),
+        })
     }
 
-    /// Compiles another module in the same engine (not activated).
-    pub fn compile(&self, bytes: &[u8]) -> Result<RuleModule, ModuleError> {
-        RuleModule::compile(&self.engine, bytes, self.limits)
+    /// Compiles another module in the same engine (not activated), or returns the one compiled
+    /// from the same bytes before.
+    pub fn compile(&self, bytes: &[u8]) -> Result<Arc<RuleModule>, ModuleError> {
+        let sha256 = crate::registry::sha256_hex(bytes);
+        if let Some(m) = self.compiled.lock().ok().and_then(|c| c.iter().find(|m| m.sha256() == sha256).cloned()) {
+            return Ok(m);
+        }
+        let module = Arc::new(RuleModule::compile(&self.engine, bytes, self.limits)?);
+        if let Ok(mut kept) = self.compiled.lock() {
+            if kept.len() >= COMPILED_KEPT {
+                kept.remove(0);
+            }
+            kept.push(Arc::clone(&module));
+        }
+        Ok(module)
     }
 
     /// The active module. Hold the `Arc` for the whole of one decision.
@@ -63,8 +97,13 @@ impl RulesHost {
     }
 
     /// Makes a module active; calls in flight finish on the module they started with.
-    pub fn activate(&self, module: RuleModule) {
-        self.active.store(Arc::new(module));
+    pub fn activate(&self, module: Arc<RuleModule>) {
+        self.active.store(module);
+    }
+
+    /// The per-call limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Sends a codec request to `module` and returns the `answer` of a success.

@@ -156,6 +156,7 @@ impl Draft {
             idempotency,
             keys: self.keys.clone(),
             schedule: self.schedule,
+            module: None,
         }
     }
 
@@ -454,7 +455,10 @@ impl AppState {
             if let Some((cause, kind)) = &trigger {
                 self.automate(&mut draft, ctx, cause, kind, now).await;
             }
-            if let Some((cause, kind)) = trigger.or(clocks) {
+            // A module that just failed would fail again: no follow-up, the schedule stays.
+            if let Some((cause, kind)) = trigger.or(clocks)
+                && draft.automation_error.is_none()
+            {
                 self.follow_up(&mut draft, ctx, &cause, kind, now).await;
             }
             match self.commit(&draft, ctx, &caller.0.id, status).await {

@@ -126,6 +126,30 @@ pub struct Commit {
     /// The ticket's next wake-up: `Some(None)` clears it, `None` leaves it as it was. Setting
     /// it releases any scheduler claim on the ticket.
     pub schedule: Option<Option<Millis>>,
+    /// An uploaded rule module: its record and its bytes.
+    pub module: Option<(ModuleRecord, Vec<u8>)>,
+}
+
+/// An uploaded rule module, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ModuleRecord {
+    /// sha256 of the bytes, lowercase hex: the module's identity.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// The host ABI version it speaks.
+    pub abi_version: u32,
+    /// The module's own `module_info` answer.
+    #[schema(value_type = Object)]
+    pub info: serde_json::Value,
+    /// sha256 of its answers to the conformance corpus.
+    pub fingerprint: String,
+    /// Conformance cases answered.
+    pub conformance_cases: u32,
+    /// Who uploaded it.
+    pub uploaded_by: String,
+    /// When (epoch ms).
+    pub uploaded_at: Millis,
 }
 
 /// Why a commit was refused. Nothing of it was written.
@@ -316,6 +340,10 @@ pub trait EventStore: Send + Sync + 'static {
     /// Makes every open ticket due at `at` (or keeps an earlier wake-up): a new rule set may
     /// change any of their deadlines. Returns how many.
     async fn reschedule_open(&self, at: Millis) -> anyhow::Result<u64>;
+    /// The uploaded rule modules, oldest first.
+    async fn modules(&self) -> anyhow::Result<Vec<ModuleRecord>>;
+    /// One uploaded module's record and bytes.
+    async fn module(&self, sha256: &str) -> anyhow::Result<Option<(ModuleRecord, Vec<u8>)>>;
     /// Tickets oldest first, after the log position `after_seq`: `(seq, ticket)`.
     async fn tickets_page(&self, after_seq: i64, limit: u32) -> anyhow::Result<Vec<(i64, TicketState)>>;
 }

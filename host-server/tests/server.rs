@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use host_server::domain::TicketState;
+use host_server::domain::{MODULES_STREAM, REPORTS_STREAM, RULESET_STREAM, TicketState};
 use host_server::store::EventQuery;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -508,7 +508,8 @@ async fn replaying_the_log_rebuilds_identical_projections() {
     let events = s.state.store.events(&EventQuery { limit: 10_000, ..Default::default() }).await.unwrap();
     let mut folded: BTreeMap<String, Option<TicketState>> = BTreeMap::new();
     for e in &events {
-        if e.stream == "ruleset" {
+        // Not ticket streams: rule sets, rule modules, compliance reports.
+        if [RULESET_STREAM, MODULES_STREAM, REPORTS_STREAM].contains(&e.stream.as_str()) {
             continue;
         }
         let slot = folded.entry(e.stream.clone()).or_default();

@@ -3,6 +3,7 @@
 
 pub mod events;
 pub mod extract;
+pub mod modules;
 pub mod rules;
 pub mod session;
 pub mod sla;
@@ -69,6 +70,15 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(rules::publish))
         .routes(routes!(rules::preview))
         .routes(routes!(rules::preview_context))
+        // Module uploads may be up to 1 MiB (every other body: 64 KiB).
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(modules::upload, modules::list))
+                .layer(axum::extract::DefaultBodyLimit::max(crate::registry::MAX_MODULE_BYTES + 1)),
+        )
+        .routes(routes!(modules::bytes))
+        .routes(routes!(modules::activate))
+        .routes(routes!(modules::rollback))
         .routes(routes!(events::list))
         .routes(routes!(events::stream))
         .routes(routes!(healthz))

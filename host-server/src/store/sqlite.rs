@@ -20,8 +20,8 @@ use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Commit, CommitError, EventQuery, EventStore, IdempotencyRecord, NewEvent, Permission, Scheduled, StoredEvent,
-    TicketFilter, UserRecord,
+    Commit, CommitError, EventQuery, EventStore, IdempotencyRecord, ModuleRecord, NewEvent, Permission, Scheduled,
+    StoredEvent, TicketFilter, UserRecord,
 };
 use crate::domain::{EventPayload, TicketState};
 
@@ -70,6 +70,11 @@ CREATE INDEX IF NOT EXISTS tickets_by_status ON tickets (status, seq);
 CREATE TABLE IF NOT EXISTS transition_keys (
     key    TEXT PRIMARY KEY,
     stream TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS modules (
+    sha256 TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    bytes  BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rule_sets (
     version  INTEGER PRIMARY KEY,
@@ -241,6 +246,9 @@ fn classify(e: sqlx::Error, stream: &str) -> CommitError {
         if message.contains("idempotency") {
             return CommitError::IdempotencyKeyTaken;
         }
+        if message.contains("modules.sha256") {
+            return CommitError::KeyTaken("module".into());
+        }
         if message.contains("transition_keys") {
             return CommitError::KeyTaken(String::new());
         }
@@ -350,6 +358,16 @@ fn write_one<'a>(
             sqlx::query("UPDATE tickets SET due_at = ?, claimed_until = NULL WHERE id = ?")
                 .bind(due)
                 .bind(&commit.stream)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| classify(e, &commit.stream))?;
+        }
+        if let Some((record, bytes)) = &commit.module {
+            let doc = serde_json::to_string(record).map_err(|e| CommitError::Database(e.into()))?;
+            sqlx::query("INSERT INTO modules (sha256, record, bytes) VALUES (?, ?, ?)")
+                .bind(&record.sha256)
+                .bind(doc)
+                .bind(bytes)
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| classify(e, &commit.stream))?;
@@ -704,6 +722,24 @@ impl EventStore for SqliteStore {
         .execute(&self.side)
         .await?;
         Ok(done.rows_affected())
+    }
+
+    async fn modules(&self) -> anyhow::Result<Vec<ModuleRecord>> {
+        let docs: Vec<String> =
+            sqlx::query_scalar("SELECT record FROM modules ORDER BY rowid").fetch_all(&self.pool).await?;
+        docs.iter().map(|d| serde_json::from_str(d).context("module record does not parse")).collect()
+    }
+
+    async fn module(&self, sha256: &str) -> anyhow::Result<Option<(ModuleRecord, Vec<u8>)>> {
+        let row = sqlx::query("SELECT record, bytes FROM modules WHERE sha256 = ?")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| -> anyhow::Result<(ModuleRecord, Vec<u8>)> {
+            let doc: String = r.try_get("record")?;
+            Ok((serde_json::from_str(&doc).context("module record does not parse")?, r.try_get("bytes")?))
+        })
+        .transpose()
     }
 
     async fn tickets_page(&self, after_seq: i64, limit: u32) -> anyhow::Result<Vec<(i64, TicketState)>> {
