@@ -44,9 +44,11 @@ wasm_opt() { # in out [level]: binaryen from npm (wasm-pack's own download canno
 }
 
 build() {
-  log "build: host-abi rule module (Wasmtime)"
-  cargo build -p rules-wasm --target wasm32-unknown-unknown --profile wasm-host --features host-abi
+  log "build: host-abi rule modules (Wasmtime): the default, and the legacy-substring flavour to swap to"
   mkdir -p build
+  cargo build -p rules-wasm --target wasm32-unknown-unknown --profile wasm-host --features host-abi,legacy-substring
+  wasm_opt "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-host/rules_wasm.wasm" build/nixflow_rules_legacy.wasm -O3
+  cargo build -p rules-wasm --target wasm32-unknown-unknown --profile wasm-host --features host-abi
   wasm_opt "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm-host/rules_wasm.wasm" build/nixflow_rules.wasm -O3
 
   log "build: wasm-bindgen package (browser, Node) into pkg/"
@@ -56,7 +58,7 @@ build() {
   wasm_opt pkg/nixflow_rules_bg.wasm pkg/nixflow_rules_bg.wasm.opt
   mv pkg/nixflow_rules_bg.wasm.opt pkg/nixflow_rules_bg.wasm
 
-  for f in build/nixflow_rules.wasm pkg/nixflow_rules_bg.wasm; do
+  for f in build/nixflow_rules.wasm build/nixflow_rules_legacy.wasm pkg/nixflow_rules_bg.wasm; do
     printf '%-28s %8d bytes, %8d gzipped\n' "$f" "$(wc -c <"$f")" "$(gzip -9 -c "$f" | wc -c)"
   done
 }

@@ -209,7 +209,7 @@ impl AppState {
                         .call(br#"{"op":"module_info"}"#)
                         .map_err(|e| Rejection { check: "conformance", reason: format!("case `module_info`: {e}") })?;
                     let info: serde_json::Value = serde_json::from_str(&info).unwrap_or_default();
-                    Ok::<_, Rejection>((info["answer"]["answer"].clone(), conformance(&module)?))
+                    Ok::<_, Rejection>((info["answer"].clone(), conformance(&module)?))
                 }),
             )
             .await

@@ -204,7 +204,7 @@ async fn upload_activate_rollback_and_the_log_says_which_module_decided() {
     assert_eq!(status, StatusCode::CREATED, "{b}");
     let b_sha = b["sha256"].as_str().unwrap().to_owned();
     assert_ne!(b_sha, a);
-    assert_eq!(b["abi_version"], 1);
+    assert_eq!((&b["abi_version"], &b["info"]["name"]), (&json!(1), &json!("nixflow-rules")));
     assert!(b["conformance_cases"].as_u64().unwrap() > 100, "{b}");
     let (status, again) = upload(&s, &ada, b_bytes.clone()).await;
     assert_eq!((status, &again["sha256"]), (StatusCode::OK, &b["sha256"]), "uploading the same bytes again is a no-op");
@@ -323,4 +323,36 @@ async fn fifty_activations_under_load_fail_no_request_and_reach_the_other_instan
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     eprintln!("the other instance switched after {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn swapping_to_the_legacy_module_changes_decisions_visibly_and_rolling_back_restores_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let (ada, rita) = (s.login("ada").await, s.login("rita").await);
+    let legacy = std::fs::read(module_path().with_file_name("nixflow_rules_legacy.wasm")).unwrap();
+    let (status, record) = upload(&s, &ada, legacy).await;
+    assert_eq!(status, StatusCode::CREATED, "{record}");
+    assert_eq!(record["info"]["name"], "nixflow-rules-legacy-substring");
+    let (status, list) = s.send("GET", "/api/rules/modules", Some(&ada), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_ne!(
+        list["modules"][0]["fingerprint"], list["modules"][1]["fingerprint"],
+        "it answers the corpus differently"
+    );
+
+    let title = "cannot download the quarterly report";
+    let before = s.create(&rita, title, "Software").await;
+    assert_eq!(before["ticket"]["priority"], "Medium", "`down` is not a word of `download`");
+    let sha = record["sha256"].as_str().unwrap();
+    let (status, _) = s.send("POST", &format!("/api/rules/modules/{sha}/activate"), Some(&ada), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let during = s.create(&rita, title, "Software").await;
+    assert_eq!(during["ticket"]["priority"], "Critical", "the legacy module matches `down` inside `download`");
+    assert_eq!(during["ticket"]["module_sha256"], sha);
+    let (status, _) = s.send("POST", "/api/rules/modules/rollback", Some(&ada), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let after = s.create(&rita, title, "Software").await;
+    assert_eq!(after["ticket"]["priority"], "Medium");
+    assert_eq!(after["ticket"]["module_sha256"], before["ticket"]["module_sha256"]);
 }

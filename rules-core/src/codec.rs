@@ -516,7 +516,8 @@ pub fn call(input: &[u8]) -> String {
 /// What `module_info` reports.
 pub fn module_info() -> ModuleInfo {
     ModuleInfo {
-        name: "nixflow-rules".to_owned(),
+        name: if cfg!(feature = "legacy-substring") { "nixflow-rules-legacy-substring" } else { "nixflow-rules" }
+            .to_owned(),
         crate_version: env!("CARGO_PKG_VERSION").to_owned(),
         abi_version: ABI_VERSION,
         schema_version: SCHEMA_VERSION,

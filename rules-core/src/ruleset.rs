@@ -71,9 +71,10 @@ impl TextField {
 #[serde(rename_all = "snake_case")]
 pub enum MatchMode {
     /// As a whole word: `down` matches `down.` and `DOWN` but not `download` or `countdown`.
-    #[default]
+    #[cfg_attr(not(feature = "legacy-substring"), default)]
     Word,
-    /// Anywhere, even inside a word.
+    /// Anywhere, even inside a word (the default only in the `legacy-substring` flavour).
+    #[cfg_attr(feature = "legacy-substring", default)]
     Substring,
 }
 
