@@ -10,6 +10,8 @@
 compile_error!("enable one adapter at a time: `bindgen` (wasm-pack) or `host-abi` (Wasmtime)");
 
 #[cfg(feature = "bindgen")]
+mod abi_client;
+#[cfg(feature = "bindgen")]
 mod bindgen;
 #[cfg(feature = "host-abi")]
 pub mod host_abi;

@@ -189,30 +189,51 @@ impl Runtime for Node {
         "node (pkg/)"
     }
     fn answer_all(&mut self, requests: &[Vec<u8>]) -> Vec<String> {
-        pkg_wasm_path();
-        let dir = std::env::temp_dir().join(format!(
-            "nixflow-parity-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let (req_path, ans_path) = (dir.join("requests.json"), dir.join("answers.json"));
-        let texts: Vec<&str> =
-            requests.iter().map(|r| std::str::from_utf8(r).expect("node takes UTF-8 requests only")).collect();
-        std::fs::write(&req_path, serde_json::to_vec(&texts).expect("encode")).expect("write requests");
-        let script = repo_root().join("tests/node/codec-batch.mjs");
-        let status = Command::new("node")
-            .arg(&script)
-            .arg(&req_path)
-            .arg(&ans_path)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run node: {e}"));
-        assert!(status.success(), "node exited with {status}");
-        let answers: Vec<String> =
-            serde_json::from_slice(&std::fs::read(&ans_path).expect("read answers")).expect("decode answers");
-        let _ = std::fs::remove_dir_all(&dir);
-        answers
+        node_batch(requests, None)
     }
+}
+
+/// (d) the `pkg/` package in Node calling the server's own module bytes
+/// (`build/nixflow_rules.wasm`) through the host ABI with `HostModule`, as a browser does with
+/// the bytes from `/api/rules/modules/{sha256}.wasm`.
+pub struct NodeHostModule;
+
+impl Runtime for NodeHostModule {
+    fn name(&self) -> &'static str {
+        "node (pkg/ HostModule over the server's module)"
+    }
+    fn answer_all(&mut self, requests: &[Vec<u8>]) -> Vec<String> {
+        node_batch(requests, Some(&host_module_path()))
+    }
+}
+
+/// Runs `tests/node/codec-batch.mjs` over the requests (with a module to call through
+/// `HostModule`, when given).
+fn node_batch(requests: &[Vec<u8>], module: Option<&Path>) -> Vec<String> {
+    pkg_wasm_path();
+    let dir = std::env::temp_dir().join(format!(
+        "nixflow-parity-{}-{:?}-{}",
+        std::process::id(),
+        std::thread::current().id(),
+        module.is_some()
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (req_path, ans_path) = (dir.join("requests.json"), dir.join("answers.json"));
+    let texts: Vec<&str> =
+        requests.iter().map(|r| std::str::from_utf8(r).expect("node takes UTF-8 requests only")).collect();
+    std::fs::write(&req_path, serde_json::to_vec(&texts).expect("encode")).expect("write requests");
+    let script = repo_root().join("tests/node/codec-batch.mjs");
+    let mut command = Command::new("node");
+    command.arg(&script).arg(&req_path).arg(&ans_path);
+    if let Some(m) = module {
+        command.arg(m);
+    }
+    let status = command.status().unwrap_or_else(|e| panic!("cannot run node: {e}"));
+    assert!(status.success(), "node exited with {status}");
+    let answers: Vec<String> =
+        serde_json::from_slice(&std::fs::read(&ans_path).expect("read answers")).expect("decode answers");
+    let _ = std::fs::remove_dir_all(&dir);
+    answers
 }
 
 /// Answers `requests` in every runtime and asserts byte-identical answers. Returns the native

@@ -2,7 +2,7 @@
 //! host-abi module in Wasmtime (fresh and reused instances) and the `pkg/` package in Node, with
 //! byte-identical answers, each containing what its vector expects.
 
-use nixflow_tests::{Node, Wasmtime, assert_parity, contains, load_vectors};
+use nixflow_tests::{Node, NodeHostModule, Wasmtime, assert_parity, contains, load_vectors};
 use serde_json::Value;
 
 #[test]
@@ -25,8 +25,11 @@ fn every_runtime_gives_identical_answers_that_meet_the_expectations() {
     let vectors = load_vectors();
     let names: Vec<String> = vectors.iter().map(|v| v.name.clone()).collect();
     let requests: Vec<Vec<u8>> = vectors.iter().map(|v| v.request.clone()).collect();
-    let answers =
-        assert_parity(&names, &requests, &mut [&mut Wasmtime::new(false), &mut Wasmtime::new(true), &mut Node]);
+    let answers = assert_parity(
+        &names,
+        &requests,
+        &mut [&mut Wasmtime::new(false), &mut Wasmtime::new(true), &mut Node, &mut NodeHostModule],
+    );
 
     let mut failures = Vec::new();
     for (vector, answer) in vectors.iter().zip(&answers) {
