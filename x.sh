@@ -97,6 +97,8 @@ case "${1:-}" in
     (cd tests/node && node bench/peers.mjs)
     # A tick over 1,000,000 open tickets against a full scan, and deadline lag (needs Redis).
     cargo bench -p host-server --bench scheduler
+    # A probe's latency while hostile rule modules burn their budgets.
+    cargo bench -p host-server --bench sandbox
     ;;
   build)
     setup

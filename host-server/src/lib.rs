@@ -225,9 +225,10 @@ impl AppState {
         self.set_rule_set(version, &rule_set)
     }
 
-    /// Follows `ruleset.published` and `rules.module_activated` in the log from `after` (what
-    /// came before is already loaded), so what another instance publishes or activates becomes
-    /// active here too.
+    /// Follows `ruleset.published`, `rules.module_uploaded` and `rules.module_activated` in the
+    /// log from `after` (what came before is already loaded), so what another instance publishes
+    /// or activates becomes active here too, and an uploaded module is compiled before anyone
+    /// activates it.
     fn follow_rule_sets(&self, mut after: i64) {
         let state = self.clone();
         let mut head = self.fanout.subscribe();
@@ -237,7 +238,11 @@ impl AppState {
                 let query = EventQuery {
                     after,
                     limit: 1000,
-                    types: vec!["ruleset.published".into(), "rules.module_activated".into()],
+                    types: vec![
+                        "ruleset.published".into(),
+                        "rules.module_uploaded".into(),
+                        "rules.module_activated".into(),
+                    ],
                     ..Default::default()
                 };
                 match state.store.events(&query).await {
@@ -253,6 +258,8 @@ impl AppState {
                                         );
                                     }
                                 }
+                                // Compiled now, so that activating it later swaps at once.
+                                EventPayload::ModuleUploaded { module } => state.precompile_module(&module.sha256),
                                 // Only the last activation of a batch matters.
                                 EventPayload::ModuleActivated { sha256, .. } => activated = Some(sha256.clone()),
                                 _ => {}

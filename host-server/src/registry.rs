@@ -402,6 +402,22 @@ impl AppState {
         Ok(())
     }
 
+    /// Compiles an uploaded module in the background (kept for its activation).
+    pub(crate) fn precompile_module(&self, sha256: &str) {
+        let (state, sha256) = (self.clone(), sha256.to_owned());
+        tokio::spawn(async move {
+            match state.store.module(&sha256).await {
+                Ok(Some((_, bytes))) => {
+                    if let Err(r) = state.compile_module(&bytes).await {
+                        tracing::warn!(sha256, check = r.check, reason = r.reason, "cannot precompile a rule module");
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(sha256, error = format!("{e:#}"), "cannot precompile a rule module"),
+            }
+        });
+    }
+
     /// Makes the module an activation event names active here (another instance activated it).
     pub(crate) async fn follow_activation(&self, sha256: &str) -> anyhow::Result<()> {
         if self.rules.active().sha256() == sha256 {

@@ -77,8 +77,7 @@ impl RulesHost {
     /// Compiles another module in the same engine (not activated), or returns the one compiled
     /// from the same bytes before.
     pub fn compile(&self, bytes: &[u8]) -> Result<Arc<RuleModule>, ModuleError> {
-        let sha256 = crate::registry::sha256_hex(bytes);
-        if let Some(m) = self.compiled.lock().ok().and_then(|c| c.iter().find(|m| m.sha256() == sha256).cloned()) {
+        if let Some(m) = self.compiled(&crate::registry::sha256_hex(bytes)) {
             return Ok(m);
         }
         let module = Arc::new(RuleModule::compile(&self.engine, bytes, self.limits)?);
@@ -94,6 +93,11 @@ impl RulesHost {
     /// The active module. Hold the `Arc` for the whole of one decision.
     pub fn active(&self) -> Arc<RuleModule> {
         self.active.load_full()
+    }
+
+    /// A module compiled before, by sha256.
+    pub fn compiled(&self, sha256: &str) -> Option<Arc<RuleModule>> {
+        self.compiled.lock().ok().and_then(|c| c.iter().find(|m| m.sha256() == sha256).cloned())
     }
 
     /// Makes a module active; calls in flight finish on the module they started with.
@@ -116,9 +120,12 @@ impl RulesHost {
         let module = Arc::clone(module);
         let op = op_name(&bytes);
         let started = Instant::now();
-        let result = tokio::task::spawn_blocking(move || module.call_metered(&bytes))
-            .await
-            .map_err(|_| RulesError::Cancelled)?;
+        let result = tokio::task::spawn_blocking(move || {
+            demote_this_thread();
+            module.call_metered(&bytes)
+        })
+        .await
+        .map_err(|_| RulesError::Cancelled)?;
         let elapsed = started.elapsed();
         metrics::histogram!("nixflow_rule_evaluation_seconds", "op" => op).record(elapsed.as_secs_f64());
         let (answer, fuel) = match result {
@@ -139,6 +146,27 @@ impl RulesHost {
             _ => Err(ModuleError::BadAnswer("answer is neither a success nor a failure".into()).into()),
         }
     }
+}
+
+/// Module calls run at a lower OS priority than the executor threads that serve requests, so a
+/// module that burns its whole budget (or twenty of them) slows probes and light requests as
+/// little as possible; the kernel still gives the calls every idle cycle. Applied once per
+/// blocking-pool thread (which keeps it for other blocking work, all of it background work).
+fn demote_this_thread() {
+    /// The lowest `nice`: the kernel's weight for it is 1/68 of the executor's (nice 0), so the
+    /// executor wins the CPU whenever it has work, and modules get every other cycle.
+    const NICE: i32 = 19;
+    thread_local! {
+        static DEMOTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    DEMOTED.with(|demoted| {
+        if !demoted.replace(true) {
+            // On Linux, PRIO_PROCESS with a thread id applies to that thread only.
+            if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICE) {
+                tracing::debug!(error = %e, "cannot lower the priority of a rule-module thread");
+            }
+        }
+    });
 }
 
 fn op_name(request: &[u8]) -> &'static str {

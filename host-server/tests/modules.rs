@@ -271,6 +271,12 @@ async fn fifty_activations_under_load_fail_no_request_and_reach_the_other_instan
     let (status, b) = upload(&s, &ada, variant(&std::fs::read(module_path()).unwrap(), "swap")).await;
     assert_eq!(status, StatusCode::CREATED, "{b}");
     let b = b["sha256"].as_str().unwrap().to_owned();
+    // The other instance compiles an upload as soon as it reads of it in the log.
+    let started = std::time::Instant::now();
+    while other.state.rules.compiled(&b).is_none() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the other instance never compiled the upload");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 
     let stop = Arc::new(AtomicUsize::new(0));
     let load = {
