@@ -14,6 +14,10 @@ pub const RULESET_STREAM: &str = "ruleset";
 /// The stream that holds rule-module uploads and activations.
 pub const MODULES_STREAM: &str = "rules-modules";
 
+/// The stream that holds changes to user accounts (an audit trail; credentials live in the
+/// users table).
+pub const USERS_STREAM: &str = "users";
+
 /// The stream that holds SLA compliance reports.
 pub const REPORTS_STREAM: &str = "sla-reports";
 
@@ -309,6 +313,20 @@ pub enum EventPayload {
         /// Whether this was a rollback to the previous module.
         rollback: bool,
     },
+    /// An admin created a user account (the event never holds the password hash).
+    #[serde(rename = "user.created")]
+    UserCreated {
+        /// The account.
+        user: crate::store::UserRecord,
+    },
+    /// A user account changed: the fields set, with their new values.
+    #[serde(rename = "user.updated")]
+    UserUpdated {
+        /// The user's id.
+        user_id: String,
+        /// The changed fields.
+        changes: serde_json::Value,
+    },
     /// A new rule-set version was published.
     #[serde(rename = "ruleset.published")]
     RuleSetPublished {
@@ -349,12 +367,14 @@ impl EventPayload {
             Self::ComplianceReportGenerated { .. } => "sla.compliance_report_generated",
             Self::ModuleUploaded { .. } => "rules.module_uploaded",
             Self::ModuleActivated { .. } => "rules.module_activated",
+            Self::UserCreated { .. } => "user.created",
+            Self::UserUpdated { .. } => "user.updated",
             Self::RuleSetPublished { .. } => "ruleset.published",
         }
     }
 
     /// Every type, for filters and metrics.
-    pub const KINDS: [&'static str; 25] = [
+    pub const KINDS: [&'static str; 27] = [
         "ticket.created",
         "ticket.updated",
         "ticket.commented",
@@ -379,6 +399,8 @@ impl EventPayload {
         "sla.compliance_report_generated",
         "rules.module_uploaded",
         "rules.module_activated",
+        "user.created",
+        "user.updated",
         "ruleset.published",
     ];
 }
@@ -549,7 +571,9 @@ impl TicketState {
             | EventPayload::RuleSetPublished { .. }
             | EventPayload::ComplianceReportGenerated { .. }
             | EventPayload::ModuleUploaded { .. }
-            | EventPayload::ModuleActivated { .. } => {}
+            | EventPayload::ModuleActivated { .. }
+            | EventPayload::UserCreated { .. }
+            | EventPayload::UserUpdated { .. } => {}
             EventPayload::TicketUpdated { title, description, category, priority } => {
                 if let Some(v) = title {
                     t.title.clone_from(v);

@@ -20,6 +20,7 @@ pub mod scheduler;
 pub mod service;
 pub mod sla;
 pub mod store;
+pub mod users;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

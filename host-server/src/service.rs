@@ -157,6 +157,7 @@ impl Draft {
             keys: self.keys.clone(),
             schedule: self.schedule,
             module: None,
+            user: None,
         }
     }
 
@@ -477,6 +478,7 @@ impl AppState {
                     return self.replayed(caller, ctx).await?.ok_or(ApiError::Conflict);
                 }
                 Err(CommitError::Database(e)) => return Err(ApiError::Internal(e)),
+                Err(e @ CommitError::UsernameTaken) => return Err(ApiError::Internal(e.into())),
             }
         }
         Err(ApiError::Conflict)

@@ -128,6 +128,8 @@ pub struct Commit {
     pub schedule: Option<Option<Millis>>,
     /// An uploaded rule module: its record and its bytes.
     pub module: Option<(ModuleRecord, Vec<u8>)>,
+    /// A user account created or changed (with its password hash).
+    pub user: Option<UserRecord>,
 }
 
 /// An uploaded rule module, as listed.
@@ -172,6 +174,9 @@ pub enum CommitError {
     /// A concurrent request with the same idempotency key committed first.
     #[error("idempotency key already used")]
     IdempotencyKeyTaken,
+    /// Another account has this username.
+    #[error("username already taken")]
+    UsernameTaken,
     /// A scheduled transition with this key was already committed.
     #[error("transition `{0}` was already recorded")]
     KeyTaken(String),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use host_server::domain::{MODULES_STREAM, REPORTS_STREAM, RULESET_STREAM, TicketState};
+use host_server::domain::{MODULES_STREAM, REPORTS_STREAM, RULESET_STREAM, TicketState, USERS_STREAM};
 use host_server::store::EventQuery;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -509,7 +509,7 @@ async fn replaying_the_log_rebuilds_identical_projections() {
     let mut folded: BTreeMap<String, Option<TicketState>> = BTreeMap::new();
     for e in &events {
         // Not ticket streams: rule sets, rule modules, compliance reports.
-        if [RULESET_STREAM, MODULES_STREAM, REPORTS_STREAM].contains(&e.stream.as_str()) {
+        if [RULESET_STREAM, MODULES_STREAM, REPORTS_STREAM, USERS_STREAM].contains(&e.stream.as_str()) {
             continue;
         }
         let slot = folded.entry(e.stream.clone()).or_default();
@@ -620,4 +620,94 @@ async fn operations_surface() {
             assert_ne!(body["message"], "route not found", "{method} {path} is documented but not served");
         }
     }
+}
+
+#[tokio::test]
+async fn user_admin_changes_who_round_robin_picks_and_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let (ada, maria, alice, rita) =
+        (s.login("ada").await, s.login("maria").await, s.login("alice").await, s.login("rita").await);
+    let carl = json!({"username": "carl", "name": "Carl Coder", "password": "correct horse", "permission": "agent",
+                      "team_roles": ["Engineer"]});
+    let (status, _) = s.send("POST", "/api/users", Some(&maria), Some(carl.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "only admins create accounts");
+    let (status, created) = s.send("POST", "/api/users", Some(&ada), Some(carl.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert!(created.get("password_hash").is_none() && created.get("password").is_none());
+    let carl_id = created["id"].as_str().unwrap().to_owned();
+    let (status, body) = s.send("POST", "/api/users", Some(&ada), Some(carl)).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("username_taken")));
+    let (status, body) = s
+        .send(
+            "POST",
+            "/api/users",
+            Some(&ada),
+            Some(json!({"username": "Bad Name", "name": "", "password": "short", "permission": "agent"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["details"].as_array().unwrap().len(), 3, "every bad field named: {body}");
+    let (status, _) =
+        s.send("POST", "/api/auth/login", None, Some(json!({"username": "carl", "password": "correct horse"}))).await;
+    assert_eq!(status, StatusCode::OK, "the new account logs in with its password");
+
+    // A manager takes Alice off the rotation; only admins change roles; requesters nothing.
+    let (status, _) = s.send("PATCH", "/api/users/u-alice", Some(&rita), Some(json!({"available": false}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = s.send("PATCH", "/api/users/u-alice", Some(&maria), Some(json!({"team_roles": []}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) =
+        s.send("PATCH", "/api/users/u-alice", Some(&maria), Some(json!({"available": false, "nickname": "al"}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown fields: {body}");
+    let (status, body) = s.send("PATCH", "/api/users/u-alice", Some(&maria), Some(json!({"available": false}))).await;
+    assert_eq!((status, &body["available"]), (StatusCode::OK, &json!(false)), "{body}");
+    let (status, _) = s.send("PATCH", "/api/users/u-nobody", Some(&maria), Some(json!({"available": false}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let mut picked = Vec::new();
+    for n in 0..6 {
+        let t = s.create(&rita, &format!("deploy {n}"), "ProductionChange").await;
+        picked.push(t["ticket"]["assignee"].as_str().unwrap().to_owned());
+    }
+    assert!(!picked.contains(&"u-alice".to_owned()), "{picked:?}");
+    assert!(picked.contains(&"u-bob".to_owned()) && picked.contains(&carl_id), "{picked:?}");
+    // A cap of one open ticket takes Bob out once he holds one; `null` lifts it.
+    let (status, _) = s.send("PATCH", "/api/users/u-bob", Some(&maria), Some(json!({"max_open_tickets": 1}))).await;
+    assert_eq!(status, StatusCode::OK);
+    for n in 0..3 {
+        let t = s.create(&rita, &format!("release {n}"), "ProductionChange").await;
+        assert_eq!(t["ticket"]["assignee"], carl_id.as_str(), "Bob is at his cap");
+    }
+    let (status, body) =
+        s.send("PATCH", "/api/users/u-bob", Some(&maria), Some(json!({"max_open_tickets": null}))).await;
+    assert_eq!((status, &body["max_open_tickets"]), (StatusCode::OK, &Value::Null));
+    let (status, users) = s.send("GET", "/api/users", Some(&alice), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(users.as_array().unwrap().iter().any(|u| u["username"] == "carl"));
+
+    // The log is the audit trail, without password hashes.
+    let events = s
+        .state
+        .store
+        .events(&EventQuery {
+            stream: Some(host_server::domain::USERS_STREAM.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let kinds: Vec<(&str, &str)> = events.iter().map(|e| (e.payload.kind(), e.actor.as_str())).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("user.created", "u-ada"),
+            ("user.updated", "u-maria"),
+            ("user.updated", "u-maria"),
+            ("user.updated", "u-maria")
+        ]
+    );
+    let text = serde_json::to_string(&events.iter().map(|e| e.to_cloud_event()).collect::<Vec<_>>()).unwrap();
+    assert!(!text.contains("argon2"), "no password hash in the log");
+    assert_eq!(events[1].to_cloud_event()["data"]["changes"], json!({"available": false}));
+    assert_eq!(events[3].to_cloud_event()["data"]["changes"], json!({"max_open_tickets": null}));
 }

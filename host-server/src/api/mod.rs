@@ -8,6 +8,7 @@ pub mod rules;
 pub mod session;
 pub mod sla;
 pub mod tickets;
+pub mod users;
 
 use std::time::{Duration, Instant};
 
@@ -53,7 +54,8 @@ pub fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(session::login))
         .routes(routes!(session::logout))
         .routes(routes!(session::me))
-        .routes(routes!(session::users))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::update))
         .routes(routes!(tickets::create, tickets::list))
         .routes(routes!(tickets::get, tickets::update))
         .routes(routes!(tickets::comment))

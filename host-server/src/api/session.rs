@@ -10,7 +10,7 @@ use super::extract::Command;
 use crate::AppState;
 use crate::auth::{self, Caller, SESSION_MILLIS};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::store::{Permission, UserRecord};
+use crate::store::UserRecord;
 
 /// Credentials.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -69,11 +69,4 @@ pub async fn logout(
 #[utoipa::path(get, path = "/api/auth/me", tag = "auth", responses((status = 200, body = UserRecord), (status = 401, body = ErrorBody)))]
 pub async fn me(caller: Caller) -> Json<UserRecord> {
     Json(caller.0)
-}
-
-/// Every user (agents and above): for assignment pickers.
-#[utoipa::path(get, path = "/api/users", tag = "auth", responses((status = 200, body = Vec<UserRecord>), (status = 403, body = ErrorBody)))]
-pub async fn users(State(s): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<UserRecord>>> {
-    caller.require(Permission::Agent)?;
-    Ok(Json(s.store.users().await?))
 }

@@ -246,6 +246,9 @@ fn classify(e: sqlx::Error, stream: &str) -> CommitError {
         if message.contains("idempotency") {
             return CommitError::IdempotencyKeyTaken;
         }
+        if message.contains("users.username") {
+            return CommitError::UsernameTaken;
+        }
         if message.contains("modules.sha256") {
             return CommitError::KeyTaken("module".into());
         }
@@ -361,6 +364,26 @@ fn write_one<'a>(
                 .execute(&mut *conn)
                 .await
                 .map_err(|e| classify(e, &commit.stream))?;
+        }
+        if let Some(u) = &commit.user {
+            sqlx::query(
+                "INSERT INTO users (id, username, name, permission, team_roles, available, max_open_tickets, password_hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (id) DO UPDATE SET username = excluded.username, name = excluded.name,
+                   permission = excluded.permission, team_roles = excluded.team_roles, available = excluded.available,
+                   max_open_tickets = excluded.max_open_tickets, password_hash = excluded.password_hash",
+            )
+            .bind(&u.id)
+            .bind(&u.username)
+            .bind(&u.name)
+            .bind(u.permission.as_str())
+            .bind(serde_json::to_string(&u.team_roles).map_err(|e| CommitError::Database(e.into()))?)
+            .bind(u.available)
+            .bind(u.max_open_tickets.map(i64::from))
+            .bind(&u.password_hash)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| classify(e, &commit.stream))?;
         }
         if let Some((record, bytes)) = &commit.module {
             let doc = serde_json::to_string(record).map_err(|e| CommitError::Database(e.into()))?;
