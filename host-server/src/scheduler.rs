@@ -324,19 +324,26 @@ impl AppState {
         if *reported_day == Some(today) {
             return;
         }
+        match self.try_daily_report(now).await {
+            Ok(_) => *reported_day = Some(today),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "daily compliance report failed"),
+        }
+    }
+
+    /// The step of the daily report: the previous UTC day's compliance report at `now`, unless
+    /// some instance already made it (its key is unique in the log). Whether this call made it.
+    pub async fn try_daily_report(&self, now: Millis) -> anyhow::Result<bool> {
+        const DAY: Millis = 86_400_000;
+        let today = now.div_euclid(DAY) * DAY;
         let key = format!("report:daily:{}", crate::store::rfc3339(today - DAY));
-        match self.store.has_key(&key).await {
-            Ok(true) => *reported_day = Some(today),
-            Ok(false) => {
-                match self
-                    .compliance_report("system", "scheduler:daily-report", today - DAY, today, true, Some(key))
-                    .await
-                {
-                    Ok(_) | Err(crate::error::ApiError::IllegalTransition(_)) => *reported_day = Some(today),
-                    Err(e) => tracing::warn!(error = %e, "daily compliance report failed"),
-                }
-            }
-            Err(e) => tracing::warn!(error = format!("{e:#}"), "daily compliance report"),
+        if self.store.has_key(&key).await? {
+            return Ok(false);
+        }
+        match self.compliance_report("system", "scheduler:daily-report", today - DAY, today, true, Some(key)).await {
+            Ok(_) => Ok(true),
+            // Another instance made it between the look and the commit.
+            Err(crate::error::ApiError::IllegalTransition(_)) => Ok(false),
+            Err(e) => Err(anyhow::anyhow!("{e}")),
         }
     }
 

@@ -490,3 +490,33 @@ async fn a_new_rule_set_reschedules_open_tickets_under_its_version() {
     }
     assert_eq!(ids.len(), 5);
 }
+
+#[tokio::test]
+async fn the_daily_compliance_report_is_made_once_per_day_across_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db.sqlite");
+    let prefix = unique("daily-report");
+    let clock = Arc::new(ManualClock::new(T0));
+    let (a, b) = (instance(&db, &prefix, &clock).await, instance(&db, &prefix, &clock).await);
+    let rita = a.login("rita").await;
+    a.create(&rita, "outage: the wiki is down", "Software").await;
+    clock.advance(2 * HOUR);
+    drain(&a, clock.now()).await; // the first response breaches at 1 h
+
+    // The next day, both instances try at once: one report.
+    clock.set(T0 + 24 * HOUR);
+    let (ra, rb) = tokio::join!(a.state.try_daily_report(clock.now()), b.state.try_daily_report(clock.now()));
+    assert_eq!([ra.unwrap(), rb.unwrap()].iter().filter(|made| **made).count(), 1);
+    assert!(!a.state.try_daily_report(clock.now() + HOUR).await.unwrap(), "the same day again makes nothing");
+    let reports = events_of(&a, &["sla.compliance_report_generated"]).await;
+    assert_eq!(reports.len(), 1);
+    match &reports[0].payload {
+        EventPayload::ComplianceReportGenerated { from, to, scheduled, report, .. } => {
+            assert_eq!((*from, *to, *scheduled), (T0 - 8 * HOUR, T0 + 16 * HOUR, true), "the previous UTC day");
+            assert_eq!(report["by_priority"][0]["first_response"]["breached"], 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The day after, the next report.
+    assert!(a.state.try_daily_report(clock.now() + 24 * HOUR).await.unwrap());
+}
