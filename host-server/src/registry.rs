@@ -33,14 +33,17 @@ const COMPILE_TIMEOUT: Duration = Duration::from_secs(20);
 /// The conformance run may take this long in all.
 const CONFORMANCE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The parity corpus, compiled into the server: the conformance run's requests.
-const CORPUS: [&str; 8] = [
+/// The parity corpus, compiled into the server: the conformance run's requests (every file; the
+/// cases given as raw bytes are left out).
+const CORPUS: [&str; 10] = [
     include_str!("../../tests/vectors/assignment.json"),
     include_str!("../../tests/vectors/compliance.json"),
     include_str!("../../tests/vectors/escalation.json"),
+    include_str!("../../tests/vectors/malformed.json"),
     include_str!("../../tests/vectors/prioritization-default.json"),
     include_str!("../../tests/vectors/prioritization-rules.json"),
     include_str!("../../tests/vectors/sla.json"),
+    include_str!("../../tests/vectors/unicode.json"),
     include_str!("../../tests/vectors/validation.json"),
     include_str!("../../tests/vectors/wake-up.json"),
 ];
