@@ -99,6 +99,8 @@ case "${1:-}" in
     cargo bench -p host-server --bench scheduler
     # A probe's latency while hostile rule modules burn their budgets.
     cargo bench -p host-server --bench sandbox
+    # How fast an appended event reaches a live SSE subscriber.
+    cargo bench -p host-server --bench sse
     ;;
   build)
     setup
