@@ -7,12 +7,13 @@
 //! `automation.rule_evaluation_failed`); `/healthz` is probed the same way meanwhile.
 //! Not a test: it prints figures for BENCHMARKS.md.
 
-use std::path::Path;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use host_server::AppState;
 use host_server::clock::SystemClock;
-use host_server::{AppState, Config, app};
 
 const PROBES: usize = 300;
 
@@ -37,22 +38,9 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let dir = tempfile::tempdir()?;
-        let config = Config {
-            listen: "127.0.0.1:0".parse()?,
-            database: dir.path().join("db.sqlite"),
-            redis_url: None,
-            redis_prefix: "unused:".into(),
-            rule_module: Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/nixflow_rules.wasm"),
-            web_dir: None,
-            demo: true,
-            no_scheduler: true,
-            daily_report: false,
-            scheduler_interval_ms: 250,
-        };
+        let config = common::config(&dir.path().join("db.sqlite"), None);
         let state = AppState::build(&config, Arc::new(SystemClock)).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(axum::serve(listener, app(state.clone())).into_future());
+        let base = common::serve(state.clone()).await?;
         let http = reqwest::Client::new();
         let baseline = probe(&http, &base, PROBES).await;
 

@@ -12,16 +12,18 @@
 //! Not a test: it prints figures for BENCHMARKS.md. Needs the rule module (`./x.sh build`) and
 //! Redis at 127.0.0.1:6379.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::TryStreamExt;
+use host_server::AppState;
 use host_server::clock::{ManualClock, SystemClock};
 use host_server::domain::{EventPayload, MetricRecord, Provenance, SlaRecord, TicketState};
 use host_server::due::{DueIndex, RedisDue};
 use host_server::store::EventQuery;
-use host_server::{AppState, Config};
 use rules_core::model::{Priority, PrioritySource, Status, StatusEntry};
 use sqlx::{Connection, Row};
 
@@ -30,21 +32,6 @@ const DUE: usize = 1_000;
 const HOUR: i64 = 3_600_000;
 /// 2026-11-28T08:00:00Z.
 const NOW: i64 = 1_795_852_800_000;
-
-fn config(db: &Path, redis: Option<&str>) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database: db.to_owned(),
-        redis_url: redis.map(|_| "redis://127.0.0.1:6379".to_owned()),
-        redis_prefix: redis.unwrap_or("unused:").to_owned(),
-        rule_module: Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/nixflow_rules.wasm"),
-        web_dir: None,
-        demo: true,
-        no_scheduler: true,
-        daily_report: false,
-        scheduler_interval_ms: 250,
-    }
-}
 
 /// An open ticket as the projection holds it: InProgress since `entered`, Medium priority.
 fn ticket(i: usize, created: i64) -> TicketState {
@@ -134,11 +121,11 @@ async fn tick_against_scan() -> anyhow::Result<()> {
     let db = dir.path().join("bench.sqlite");
     let clock = Arc::new(ManualClock::new(NOW));
     // Creates the schema, the users and the default rule set.
-    drop(AppState::build(&config(&db, None), Arc::clone(&clock) as _).await?);
+    drop(AppState::build(&common::config(&db, None), Arc::clone(&clock) as _).await?);
     let started = Instant::now();
     fill(&db).await?;
     eprintln!("filled {OPEN} open tickets in {:.1} s", started.elapsed().as_secs_f64());
-    let mut state = AppState::build(&config(&db, None), Arc::clone(&clock) as _).await?;
+    let mut state = AppState::build(&common::config(&db, None), Arc::clone(&clock) as _).await?;
     state.scheduler.batch = DUE;
     let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await?;
 
@@ -221,7 +208,7 @@ async fn tick_against_scan() -> anyhow::Result<()> {
 async fn lag() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("lag.sqlite");
-    let mut cfg = config(&db, None);
+    let mut cfg = common::config(&db, None);
     cfg.no_scheduler = false;
     let state = AppState::build(&cfg, Arc::new(SystemClock)).await?;
     // Critical tickets escalate 3 s after approval.

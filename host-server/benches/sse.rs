@@ -6,13 +6,14 @@
 //! is its arrival at the subscriber minus its `time` (the instant the server decided it, before
 //! its durable commit), both read from this machine's clock. Not a test: it prints figures.
 
-use std::path::Path;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use host_server::AppState;
 use host_server::clock::SystemClock;
-use host_server::{AppState, Config, app};
 use serde_json::{Value, json};
 
 fn now_ms() -> i64 {
@@ -40,22 +41,9 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
         let dir = tempfile::tempdir()?;
-        let config = Config {
-            listen: "127.0.0.1:0".parse()?,
-            database: dir.path().join("db.sqlite"),
-            redis_url: None,
-            redis_prefix: "unused:".into(),
-            rule_module: Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/nixflow_rules.wasm"),
-            web_dir: None,
-            demo: true,
-            no_scheduler: true,
-            daily_report: false,
-            scheduler_interval_ms: 250,
-        };
+        let config = common::config(&dir.path().join("db.sqlite"), None);
         let state = AppState::build(&config, Arc::new(SystemClock)).await?;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let base = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(axum::serve(listener, app(state)).into_future());
+        let base = common::serve(state).await?;
         let http = reqwest::Client::new();
         let login = |user: &'static str| {
             let (http, base) = (http.clone(), base.clone());

@@ -366,24 +366,7 @@ fn write_one<'a>(
                 .map_err(|e| classify(e, &commit.stream))?;
         }
         if let Some(u) = &commit.user {
-            sqlx::query(
-                "INSERT INTO users (id, username, name, permission, team_roles, available, max_open_tickets, password_hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (id) DO UPDATE SET username = excluded.username, name = excluded.name,
-                   permission = excluded.permission, team_roles = excluded.team_roles, available = excluded.available,
-                   max_open_tickets = excluded.max_open_tickets, password_hash = excluded.password_hash",
-            )
-            .bind(&u.id)
-            .bind(&u.username)
-            .bind(&u.name)
-            .bind(u.permission.as_str())
-            .bind(serde_json::to_string(&u.team_roles).map_err(|e| CommitError::Database(e.into()))?)
-            .bind(u.available)
-            .bind(u.max_open_tickets.map(i64::from))
-            .bind(&u.password_hash)
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| classify(e, &commit.stream))?;
+            upsert_user(conn, u).await.map_err(|e| classify(e, &commit.stream))?;
         }
         if let Some((record, bytes)) = &commit.module {
             let doc = serde_json::to_string(record).map_err(|e| CommitError::Database(e.into()))?;
@@ -415,6 +398,31 @@ fn write_one<'a>(
                 .map_err(|e| classify(e, &commit.stream))?;
         }
         Ok(stored)
+    })
+}
+
+/// Creates or replaces a user account.
+fn upsert_user<'a>(conn: &'a mut SqliteConnection, u: &'a UserRecord) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        let roles = serde_json::to_string(&u.team_roles).map_err(|e| sqlx::Error::Encode(e.into()))?;
+        sqlx::query(
+            "INSERT INTO users (id, username, name, permission, team_roles, available, max_open_tickets, password_hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET username = excluded.username, name = excluded.name,
+               permission = excluded.permission, team_roles = excluded.team_roles, available = excluded.available,
+               max_open_tickets = excluded.max_open_tickets, password_hash = excluded.password_hash",
+        )
+        .bind(&u.id)
+        .bind(&u.username)
+        .bind(&u.name)
+        .bind(u.permission.as_str())
+        .bind(roles)
+        .bind(u.available)
+        .bind(u.max_open_tickets.map(i64::from))
+        .bind(&u.password_hash)
+        .execute(conn)
+        .await
+        .map(drop)
     })
 }
 
@@ -572,24 +580,9 @@ impl EventStore for SqliteStore {
     }
 
     async fn put_user(&self, u: &UserRecord) -> anyhow::Result<()> {
-        // Users are reference data, not events: written directly (rarely, by seeding or admins).
-        sqlx::query(
-            "INSERT INTO users (id, username, name, permission, team_roles, available, max_open_tickets, password_hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET username = excluded.username, name = excluded.name,
-               permission = excluded.permission, team_roles = excluded.team_roles, available = excluded.available,
-               max_open_tickets = excluded.max_open_tickets, password_hash = excluded.password_hash",
-        )
-        .bind(&u.id)
-        .bind(&u.username)
-        .bind(&u.name)
-        .bind(u.permission.as_str())
-        .bind(serde_json::to_string(&u.team_roles)?)
-        .bind(u.available)
-        .bind(u.max_open_tickets.map(i64::from))
-        .bind(&u.password_hash)
-        .execute(&self.side)
-        .await?;
+        // Seeding writes users directly; the API writes them with their event (`Commit::user`).
+        let mut conn = self.side.acquire().await?;
+        upsert_user(&mut conn, u).await?;
         Ok(())
     }
 

@@ -1,0 +1,31 @@
+//! What the benchmarks share: a server configuration on the embedded default, and serving it.
+
+#![allow(dead_code, reason = "each bench uses part of it")]
+
+use std::path::Path;
+
+use host_server::{AppState, Config, app};
+
+/// The embedded default (or Redis under `redis_prefix`), demo users, no scheduler loop.
+pub fn config(db: &Path, redis_prefix: Option<&str>) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        database: db.to_owned(),
+        redis_url: redis_prefix.map(|_| "redis://127.0.0.1:6379".to_owned()),
+        redis_prefix: redis_prefix.unwrap_or("unused:").to_owned(),
+        rule_module: Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/nixflow_rules.wasm"),
+        web_dir: None,
+        demo: true,
+        no_scheduler: true,
+        daily_report: false,
+        scheduler_interval_ms: 250,
+    }
+}
+
+/// Serves the app on a loopback port; its base URL.
+pub async fn serve(state: AppState) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(axum::serve(listener, app(state)).into_future());
+    Ok(base)
+}
