@@ -1,0 +1,26 @@
+import type { TraceEntry } from '../api';
+
+/** The explain trace: each rule considered, whether it matched, and what each condition saw. */
+export function Trace({ trace }: { trace: TraceEntry[] | undefined }) {
+  if (!trace?.length) return null;
+  return (
+    <details className="trace">
+      <summary>Why: {trace.length} rules considered</summary>
+      <ul>
+        {trace.map((t, i) => (
+          <li key={i} className={t.matched ? 'matched' : 'unmatched'}>
+            <span className="kind">{t.kind}</span> <code>{t.rule}</code> {t.matched ? 'matched' : 'did not match'}
+            {t.note && <span className="note"> — {t.note}</span>}
+            <ul className="conditions">
+              {t.conditions.map((c, j) => (
+                <li key={j} className={c.passed ? 'pass' : 'fail'}>
+                  {c.passed ? '✓' : '✗'} {c.condition}: wants <code>{c.expected}</code>, saw <code>{c.saw}</code>
+                </li>
+              ))}
+            </ul>
+          </li>
+        ))}
+      </ul>
+    </details>
+  );
+}
