@@ -4,7 +4,7 @@
 #   ./x.sh run     set up, build, start the server with the embedded default and demo data
 #   ./x.sh test    set up, build, and run every test (Rust, Wasmtime, Node parity, types)
 #   ./x.sh bench   set up, build, run the benchmarks (cargo bench + the Node peer benchmark)
-#   ./x.sh build   build the two rule modules only (build/ and pkg/)
+#   ./x.sh build   build the two rule modules, pkg/ and the web app (web-demo/dist)
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
@@ -26,6 +26,11 @@ setup() {
   fi
   if [ "$(wasm-pack --version 2>/dev/null)" != "wasm-pack $WASM_PACK_VERSION" ]; then
     cargo install --force --locked wasm-pack --version "$WASM_PACK_VERSION"
+  fi
+  if ! [ -x /usr/bin/chromium ]; then
+    # Debian's Chromium for the end-to-end tests and the Chromium parity run (playwright's own
+    # browser download cannot reach its host from here).
+    $(command -v sudo || true) apt-get install -y chromium || { $(command -v sudo || true) apt-get update && $(command -v sudo || true) apt-get install -y chromium; }
   fi
   if [ ! -d tests/node/node_modules ] || [ tests/node/package.json -nt tests/node/node_modules/.package-lock.json ]; then
     # `npm install`, not `npm ci`: the lock file here cannot list @gorules/zen-engine's optional
@@ -58,6 +63,13 @@ build() {
   wasm_opt pkg/nixflow_rules_bg.wasm pkg/nixflow_rules_bg.wasm.opt
   mv pkg/nixflow_rules_bg.wasm.opt pkg/nixflow_rules_bg.wasm
 
+  log "build: the web app (web-demo/dist), served by host-server"
+  if [ ! -d web-demo/node_modules ] || [ web-demo/package.json -nt web-demo/node_modules/.package-lock.json ]; then
+    # After pkg/: the app depends on it as a `file:` package.
+    (cd web-demo && npm install --no-audit --no-fund)
+  fi
+  (cd web-demo && npm run --silent build)
+
   for f in build/nixflow_rules.wasm build/nixflow_rules_legacy.wasm pkg/nixflow_rules_bg.wasm; do
     printf '%-28s %8d bytes, %8d gzipped\n' "$f" "$(wc -c <"$f")" "$(gzip -9 -c "$f" | wc -c)"
   done
@@ -70,7 +82,8 @@ case "${1:-}" in
     log "run: host-server with the embedded default (SQLite in data/, in-process counters) and demo users"
     # Flags and environment (REDIS_URL, NIXFLOW_LISTEN, ...) pass through: ./x.sh run --listen 0.0.0.0:8080
     shift
-    cargo run --quiet --profile ci -p host-server -- --demo --daily-report --rule-module build/nixflow_rules.wasm "$@"
+    cargo run --quiet --profile ci -p host-server -- --demo --daily-report --rule-module build/nixflow_rules.wasm \
+      --web-dir web-demo/dist "$@"
     ;;
   test)
     setup
@@ -82,13 +95,18 @@ case "${1:-}" in
     cargo clippy -p rules-wasm --target wasm32-unknown-unknown --features bindgen -- -D warnings
     log "test: pkg/ in Node: TypeScript declarations and the typed RuleEngine"
     (cd tests/node && npx tsc --noEmit -p tsconfig.json && node --test engine.test.mjs)
-    log "test: Rust (native, Wasmtime, and Node through pkg/)"
+    log "test: the web app's unit tests (Vitest, over the real rule module)"
+    (cd web-demo && npx vitest run)
+    log "test: Rust (native, Wasmtime, and Node and Chromium through pkg/)"
     if command -v cargo-nextest >/dev/null; then
       # One summary line for the whole workspace, and each test in its own process.
       cargo nextest run --workspace --cargo-profile ci --no-fail-fast
     else
       cargo test --workspace --profile ci --all-targets
     fi
+    log "test: end to end in Chromium against the real server (screenshots in web-demo/artifacts/)"
+    cargo build --quiet --profile ci -p host-server --bin host-server
+    (cd web-demo && npm run --silent e2e)
     ;;
   bench)
     setup
@@ -101,6 +119,9 @@ case "${1:-}" in
     cargo bench -p host-server --bench sandbox
     # How fast an appended event reaches a live SSE subscriber.
     cargo bench -p host-server --bench sse
+    # Keystroke-to-preview latency in headless Chromium, WASM load time, bundle sizes.
+    cargo build --quiet --profile ci -p host-server --bin host-server
+    (cd web-demo && npm run --silent bench)
     ;;
   build)
     setup

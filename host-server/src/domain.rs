@@ -14,6 +14,11 @@ pub const RULESET_STREAM: &str = "ruleset";
 /// The stream that holds rule-module uploads and activations.
 pub const MODULES_STREAM: &str = "rules-modules";
 
+/// Streams every signed-in user may read, requesters included: a browser's preview must follow
+/// rule-set publications and module activations. Their content is already public through the
+/// preview context.
+pub const PUBLIC_STREAMS: [&str; 2] = [RULESET_STREAM, MODULES_STREAM];
+
 /// The stream that holds changes to user accounts (an audit trail; credentials live in the
 /// users table).
 pub const USERS_STREAM: &str = "users";

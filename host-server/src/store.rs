@@ -284,7 +284,9 @@ pub struct EventQuery {
     pub from: Option<Millis>,
     /// See `from`.
     pub to: Option<Millis>,
-    /// Only events of tickets this requester filed.
+    /// Only events a requester may read: those of tickets they filed, and the public streams
+    /// ([`crate::domain::PUBLIC_STREAMS`]: rule-set publications and module activations, which
+    /// their previews follow).
     pub requester: Option<String>,
 }
 

@@ -154,8 +154,12 @@ async fn the_permission_matrix() {
     // Lists and the audit log show a requester only their own tickets.
     let (_, page) = s.send("GET", "/api/tickets", Some(&rita), None).await;
     assert!(page["tickets"].as_array().unwrap().iter().all(|t| t["requester"] == "u-rita"));
+    // ... plus the public streams their previews follow (rule sets and module activations).
     let (_, events) = s.send("GET", "/api/events?limit=1000", Some(&rita), None).await;
-    assert!(events.as_array().unwrap().iter().all(|e| e["subject"] == mine.as_str()), "{events}");
+    let subjects: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["subject"].as_str().unwrap()).collect();
+    assert!(subjects.iter().all(|s| [mine.as_str(), "ruleset", "rules-modules"].contains(s)), "{events}");
+    assert!(subjects.contains(&mine.as_str()) && subjects.contains(&"rules-modules"), "{subjects:?}");
+    assert!(!subjects.contains(&other.as_str()));
     // Rules: everyone reads the active set and the preview context; only managers publish.
     for token in [&rita, &alice] {
         let (status, _) = s.send("POST", "/api/rules", Some(token), Some(json!({"prioritization": []}))).await;

@@ -207,14 +207,44 @@ impl Runtime for NodeHostModule {
     }
 }
 
-/// Runs `tests/node/codec-batch.mjs` over the requests (with a module to call through
-/// `HostModule`, when given).
+/// (e) the `pkg/` package in headless Chromium, as the web app loads it.
+pub struct Chromium;
+
+impl Runtime for Chromium {
+    fn name(&self) -> &'static str {
+        "chromium (pkg/)"
+    }
+    fn answer_all(&mut self, requests: &[Vec<u8>]) -> Vec<String> {
+        batch("codec-batch-chromium.mjs", requests, None)
+    }
+}
+
+/// (f) the server's module bytes called through `HostModule` in headless Chromium: exactly what
+/// the web app's preview does.
+pub struct ChromiumHostModule;
+
+impl Runtime for ChromiumHostModule {
+    fn name(&self) -> &'static str {
+        "chromium (pkg/ HostModule over the server's module)"
+    }
+    fn answer_all(&mut self, requests: &[Vec<u8>]) -> Vec<String> {
+        batch("codec-batch-chromium.mjs", requests, Some(&host_module_path()))
+    }
+}
+
 fn node_batch(requests: &[Vec<u8>], module: Option<&Path>) -> Vec<String> {
+    batch("codec-batch.mjs", requests, module)
+}
+
+/// Runs a batch script of `tests/node/` over the requests (with a module to call through
+/// `HostModule`, when given).
+fn batch(script: &str, requests: &[Vec<u8>], module: Option<&Path>) -> Vec<String> {
     pkg_wasm_path();
     let dir = std::env::temp_dir().join(format!(
-        "nixflow-parity-{}-{:?}-{}",
+        "nixflow-parity-{}-{:?}-{}-{}",
         std::process::id(),
         std::thread::current().id(),
+        script,
         module.is_some()
     ));
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -222,14 +252,14 @@ fn node_batch(requests: &[Vec<u8>], module: Option<&Path>) -> Vec<String> {
     let texts: Vec<&str> =
         requests.iter().map(|r| std::str::from_utf8(r).expect("node takes UTF-8 requests only")).collect();
     std::fs::write(&req_path, serde_json::to_vec(&texts).expect("encode")).expect("write requests");
-    let script = repo_root().join("tests/node/codec-batch.mjs");
+    let script = repo_root().join("tests/node").join(script);
     let mut command = Command::new("node");
     command.arg(&script).arg(&req_path).arg(&ans_path);
     if let Some(m) = module {
         command.arg(m);
     }
     let status = command.status().unwrap_or_else(|e| panic!("cannot run node: {e}"));
-    assert!(status.success(), "node exited with {status}");
+    assert!(status.success(), "node {script} exited with {status}");
     let answers: Vec<String> =
         serde_json::from_slice(&std::fs::read(&ans_path).expect("read answers")).expect("decode answers");
     let _ = std::fs::remove_dir_all(&dir);

@@ -1,8 +1,11 @@
 //! The parity corpus: every vector of `tests/vectors/` answered by native rules-core, the
-//! host-abi module in Wasmtime (fresh and reused instances) and the `pkg/` package in Node, with
+//! host-abi module in Wasmtime (fresh and reused instances), and the `pkg/` package in Node and in
+//! headless Chromium (alone, and calling the server's module through `HostModule`), with
 //! byte-identical answers, each containing what its vector expects.
 
-use nixflow_tests::{Node, NodeHostModule, Wasmtime, assert_parity, contains, load_vectors};
+use nixflow_tests::{
+    Chromium, ChromiumHostModule, Node, NodeHostModule, Wasmtime, assert_parity, contains, load_vectors,
+};
 use serde_json::Value;
 
 #[test]
@@ -28,7 +31,14 @@ fn every_runtime_gives_identical_answers_that_meet_the_expectations() {
     let answers = assert_parity(
         &names,
         &requests,
-        &mut [&mut Wasmtime::new(false), &mut Wasmtime::new(true), &mut Node, &mut NodeHostModule],
+        &mut [
+            &mut Wasmtime::new(false),
+            &mut Wasmtime::new(true),
+            &mut Node,
+            &mut NodeHostModule,
+            &mut Chromium,
+            &mut ChromiumHostModule,
+        ],
     );
 
     let mut failures = Vec::new();

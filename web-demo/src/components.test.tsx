@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { cleanup, render, screen } from '@testing-library/react';
+import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import { Highlighted } from './components/Highlighted';
 import { Timeline } from './components/Timeline';
 import { BarChart } from './components/BarChart';
@@ -64,7 +64,12 @@ describe('Timeline', () => {
     expect(items[0].querySelector('.effects a')?.getAttribute('href')).toBe('#ev-e2');
     expect(items[1].querySelector('.provenance')?.textContent).toContain('rule set v3');
     expect(items[1].querySelector('.hash')?.getAttribute('data-value')).toBe('abcdef0123456789');
-    expect(items[1].querySelector('.trace')?.textContent).toContain('outage');
+    // The trace renders its rules only when opened.
+    const trace = items[1].querySelector('details.trace') as HTMLDetailsElement;
+    expect(trace.textContent).toBe('Why: 1 rules considered, 1 matched');
+    trace.open = true;
+    fireEvent(trace, new Event('toggle'));
+    expect(trace.textContent).toContain('outage matched');
     expect(items[0].textContent).toContain('filed “Mail outage” in Software');
   });
 });

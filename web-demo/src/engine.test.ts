@@ -133,7 +133,7 @@ describe('preview through the server module', () => {
       priority_source: 'automation',
       created_at: T0 + 1000,
     } as unknown as Ticket;
-    const server = preview(module, { context: { ...context, counters: { Engineer: 8 } }, draft: ticket, requester: 'u-rita', now: T0 + 1000 });
+    const server = preview(module, { context: { ...context, counters: { Engineer: 8 } }, draft: { title: ticket.title, description: ticket.description, category: ticket.category }, requester: 'u-rita', now: T0 + 1000 });
     if (server.type !== 'success') throw new Error('server');
     const again = recompute(module, context, ticket, server.answer, context.rule_set);
     if (again.type !== 'success') throw new Error('recompute');

@@ -23,7 +23,7 @@ use super::{
     Commit, CommitError, EventQuery, EventStore, IdempotencyRecord, ModuleRecord, NewEvent, Permission, Scheduled,
     StoredEvent, TicketFilter, UserRecord,
 };
-use crate::domain::{EventPayload, TicketState};
+use crate::domain::{EventPayload, PUBLIC_STREAMS, TicketState};
 
 /// At most this many commits share one transaction.
 const MAX_GROUP: usize = 256;
@@ -541,16 +541,17 @@ impl EventStore for SqliteStore {
             sql.push_str(&format!(" AND type IN ({})", vec!["?"; q.types.len()].join(", ")));
             text.extend(q.types.iter().cloned());
         }
-        for (column, value) in [
-            ("stream", &q.stream),
-            ("actor", &q.actor),
-            ("correlation_id", &q.correlation_id),
-            ("requester", &q.requester),
-        ] {
+        for (column, value) in [("stream", &q.stream), ("actor", &q.actor), ("correlation_id", &q.correlation_id)] {
             if let Some(v) = value {
                 sql.push_str(&format!(" AND {column} = ?"));
                 text.push(v.clone());
             }
+        }
+        if let Some(requester) = &q.requester {
+            let public = vec!["?"; PUBLIC_STREAMS.len()].join(", ");
+            sql.push_str(&format!(" AND (requester = ? OR stream IN ({public}))"));
+            text.push(requester.clone());
+            text.extend(PUBLIC_STREAMS.iter().map(|s| (*s).to_owned()));
         }
         if q.from.is_some() {
             sql.push_str(" AND time >= ?");

@@ -11,7 +11,7 @@ import {
   type Draft,
   type PreviewInput,
 } from '../engine';
-import { useSession } from '../session';
+import { atLeast, useSession } from '../session';
 import { useNames } from '../names';
 import { Badge } from '../components/Badge';
 import { Hash } from '../components/Hash';
@@ -26,6 +26,8 @@ export function NewTicketPage() {
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState(false);
   const idempotencyKey = useRef(crypto.randomUUID());
+  // Only staff may set a priority by hand; the server refuses it from requesters.
+  const staff = atLeast(user, 'agent');
 
   const input: PreviewInput | null =
     context && user ? { context, draft, requester: user.id, now: serverNow() } : null;
@@ -94,6 +96,7 @@ export function NewTicketPage() {
               ))}
             </select>
           </label>
+          {staff && (
           <label>
             Priority
             <select name="priority" value={draft.priority} onChange={set('priority')}>
@@ -103,6 +106,7 @@ export function NewTicketPage() {
               ))}
             </select>
           </label>
+          )}
         </div>
         {error && (
           <div className="error" role="alert">

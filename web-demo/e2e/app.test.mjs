@@ -1,0 +1,210 @@
+// The web app end to end: the real server, real Chromium, real rule modules. Every page is
+// kept as a screenshot in web-demo/artifacts/.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, launch, shot, signIn, startServer, token } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  server?.stop();
+});
+
+const priority = (page) => page.getByTestId('preview-priority').getAttribute('data-value');
+
+async function typeTitle(page, text) {
+  const title = page.getByLabel('Title');
+  await title.fill('');
+  await title.pressSequentially(text);
+}
+
+describe('web app', () => {
+  test('the login page refuses bad credentials with the server message', async () => {
+    const context = await browser.newContext({ baseURL: server.base });
+    const page = await context.newPage();
+    await page.goto('/');
+    await page.waitForURL('**/login');
+    await shot(page, '01-login');
+    await page.getByLabel('Username').fill('rita');
+    await page.getByLabel('Password').fill('wrong');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('alert').waitFor();
+    assert.match(await page.getByRole('alert').textContent(), /wrong username or password/);
+    await context.close();
+  });
+
+  test('typing updates the preview in the page, with no network call', async () => {
+    const { context, page } = await signIn(browser, server.base, 'rita');
+    await page.getByRole('link', { name: 'New ticket' }).first().click();
+    await page.getByTestId('preview-priority').waitFor();
+    const calls = [];
+    page.on('request', (r) => {
+      if (!r.url().includes('/api/events/stream')) calls.push(r.url());
+    });
+    await typeTitle(page, 'Checkout is slow');
+    assert.equal(await priority(page), 'Medium');
+    await page.getByLabel('Title').pressSequentially(' and now down');
+    assert.equal(await priority(page), 'Critical');
+    // Whole words: "download" is not "down".
+    await page.getByLabel('Description').pressSequentially('the download page works');
+    const marks = await page.getByTestId('highlight-title').locator('mark').allTextContents();
+    assert.deepEqual(marks, ['down']);
+    assert.equal(await page.getByTestId('highlight-description').locator('mark').count(), 0);
+    // A ProductionChange goes to the Engineer rotation, projected from the counter.
+    await page.getByLabel('Category').selectOption('ProductionChange');
+    assert.match(await page.getByTestId('preview-assignee').textContent(), /Engineer → .*projected next in rotation/);
+    assert.match(await page.getByTestId('preview-sla').textContent(), /first response by .* \(1h\)/);
+    assert.match(await page.getByTestId('preview-escalations').textContent(), /once Approved, after 2h → Manager/);
+    assert.deepEqual(calls, [], 'previews must not touch the network');
+    // The page computed it with the server's active module.
+    const active = await page.getByTestId('active-module').getAttribute('data-value');
+    const served = await (await fetch(`${server.base}/api/rules/active`, { headers: { Authorization: `Bearer ${await token(server.base, 'rita')}` } })).json();
+    assert.equal(active, served.module_sha256);
+    await shot(page, '03-new-ticket-preview');
+    await context.close();
+  });
+
+  test('a submitted ticket agrees with its preview and appears live in another browser', async () => {
+    const agent = await signIn(browser, server.base, 'alice');
+    await agent.page.getByTestId('board').waitFor();
+    const requester = await signIn(browser, server.base, 'rita');
+    const page = requester.page;
+    await page.goto('/new');
+    await page.getByTestId('preview-priority').waitFor();
+    await typeTitle(page, 'Payment outage in production');
+    await page.getByLabel('Category').selectOption('ProductionChange');
+    const projected = await page.getByTestId('preview-assignee').getAttribute('data-value');
+    await page.getByRole('button', { name: 'Submit ticket' }).click();
+    const comparison = page.getByTestId('comparison');
+    await comparison.waitFor();
+    assert.equal(await comparison.getAttribute('data-mismatch'), 'false', await comparison.textContent());
+    assert.equal(await page.getByTestId('server-priority').getAttribute('data-value'), 'Critical');
+    assert.match(await page.getByTestId('server-assignee').textContent(), projected === 'u-alice' ? /Alice/ : /Bob/);
+    await shot(page, '04-submitted-comparison');
+
+    // The agent's board shows it without a reload (SSE).
+    const row = agent.page.locator('[data-testid="board"] tr', { hasText: 'Payment outage in production' });
+    await row.waitFor({ timeout: 10_000 });
+    assert.match(await row.textContent(), /Critical/);
+    await shot(agent.page, '02-board');
+
+    // The ticket page: the timeline with automation provenance and causation links.
+    await row.getByRole('link').click();
+    const timeline = agent.page.getByTestId('timeline');
+    await timeline.locator('li.automation-rule_evaluated').waitFor();
+    const evaluated = timeline.locator('li.automation-rule_evaluated');
+    assert.match(await evaluated.locator('.provenance').textContent(), /module .* rule set v1/);
+    assert.match(await evaluated.locator('a.cause').textContent(), /caused by ticket.created/);
+    await evaluated.locator('.trace summary').click();
+    assert.match(await evaluated.locator('.trace').textContent(), /outage.*matched/s);
+    await shot(agent.page, '05-ticket-page');
+    await requester.context.close();
+    await agent.context.close();
+  });
+
+  test('a manager publishes a rule change and an open preview follows it', async () => {
+    const requester = await signIn(browser, server.base, 'rita');
+    await requester.page.goto('/new');
+    await requester.page.getByTestId('preview-priority').waitFor();
+    await typeTitle(requester.page, 'printer jammed again');
+    assert.equal(await priority(requester.page), 'Medium');
+
+    const manager = await signIn(browser, server.base, 'maria');
+    const page = manager.page;
+    await page.getByRole('link', { name: 'Rules' }).click();
+    await page.getByRole('button', { name: 'Add prioritization rule' }).click();
+    const id = page.getByLabel('id of prioritization rule 4');
+    await id.fill('printers');
+    await page.getByLabel('keywords of printers').fill('printer');
+    // Validation as you type, pinned to the field.
+    await page.getByLabel('priority of printers').selectOption('Critical');
+    assert.equal(await page.getByTestId('validation-state').textContent(), 'valid');
+    await page.getByLabel('threshold of critical-approved-2h').fill('2 hours');
+    await page.locator('.field-error', { hasText: 'invalid duration `2 hours`' }).waitFor();
+    assert.equal(await page.getByTestId('publish').isDisabled(), true);
+    await shot(page, '06-rules-form-invalid');
+    await page.getByLabel('threshold of critical-approved-2h').fill('PT2H');
+    assert.equal(await page.getByTestId('validation-state').textContent(), 'valid');
+    await page.getByRole('tab', { name: 'What-if' }).click();
+    await page.getByTestId('whatif').waitFor();
+    await shot(page, '07-rules-whatif');
+    await page.getByRole('tab', { name: 'Raw JSON' }).click();
+    assert.match(await page.getByLabel('rule set JSON').inputValue(), /"printers"/);
+    await shot(page, '08-rules-json');
+    await page.getByTestId('publish').click();
+    await page.getByRole('status').waitFor();
+
+    // The requester's open preview follows without a reload.
+    await requester.page.locator('[data-testid="preview-priority"][data-value="Critical"]').waitFor({ timeout: 10_000 });
+    assert.match(await requester.page.locator('.module-badge').textContent(), /rules v2/);
+    await requester.context.close();
+    await manager.context.close();
+  });
+
+  test('a requester cannot open the rules page', async () => {
+    const { context, page } = await signIn(browser, server.base, 'rita');
+    assert.equal(await page.getByRole('link', { name: 'Rules' }).count(), 0);
+    await page.goto('/rules');
+    await page.getByTestId('forbidden').waitFor();
+    await shot(page, '09-requester-rules-forbidden');
+    await context.close();
+  });
+
+  test('the app shows the active module and switches when another is activated', async () => {
+    // Upload the second module (substring matching: "download" counts as "down").
+    const admin = await token(server.base, 'ada');
+    const bytes = readFileSync(join(ROOT, 'build/nixflow_rules_legacy.wasm'));
+    const upload = await fetch(`${server.base}/api/rules/modules`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/wasm' },
+      body: bytes,
+    });
+    assert.ok(upload.ok, `upload: ${upload.status} ${await upload.text()}`);
+    const { sha256 } = await upload.json();
+
+    const requester = await signIn(browser, server.base, 'rita');
+    await requester.page.goto('/new');
+    await typeTitle(requester.page, 'download stuck');
+    assert.equal(await priority(requester.page), 'Medium');
+    const before = await requester.page.getByTestId('active-module').getAttribute('data-value');
+    assert.notEqual(before, sha256);
+
+    const { context, page } = await signIn(browser, server.base, 'ada');
+    await page.goto('/rules');
+    await page.getByRole('tab', { name: 'Modules' }).click();
+    await page.getByTestId(`activate-${sha256.slice(0, 12)}`).click();
+    await page.locator('[data-testid="modules"] tr.active', { hasText: sha256.slice(0, 12) }).waitFor();
+    await shot(page, '10-rules-modules');
+
+    await requester.page.locator(`[data-testid="active-module"][data-value="${sha256}"]`).waitFor({ timeout: 10_000 });
+    await requester.page.locator('[data-testid="preview-priority"][data-value="Critical"]').waitFor({ timeout: 10_000 });
+    await shot(requester.page, '11-preview-after-swap');
+
+    // Roll back: the default module returns everywhere.
+    await page.getByRole('button', { name: 'Roll back' }).click();
+    await requester.page.locator(`[data-testid="active-module"][data-value="${before}"]`).waitFor({ timeout: 10_000 });
+    assert.equal(await priority(requester.page), 'Medium');
+    await requester.context.close();
+    await context.close();
+  });
+
+  test('the SLA dashboard shows compliance per priority and tickets at risk', async () => {
+    const { context, page } = await signIn(browser, server.base, 'maria');
+    await page.getByRole('link', { name: 'SLA' }).click();
+    await page.getByTestId('compliance').waitFor();
+    const rows = await page.getByTestId('compliance').locator('tbody tr').allTextContents();
+    assert.deepEqual(rows.map((r) => r.match(/^(Critical|High|Medium|Low)/)?.[1]), ['Critical', 'High', 'Medium', 'Low']);
+    await page.getByTestId('at-risk').waitFor();
+    await shot(page, '12-sla-dashboard');
+    await context.close();
+  });
+});
