@@ -259,7 +259,7 @@ fn batch(script: &str, requests: &[Vec<u8>], module: Option<&Path>) -> Vec<Strin
         command.arg(m);
     }
     let status = command.status().unwrap_or_else(|e| panic!("cannot run node: {e}"));
-    assert!(status.success(), "node {script} exited with {status}");
+    assert!(status.success(), "node {} exited with {status}", script.display());
     let answers: Vec<String> =
         serde_json::from_slice(&std::fs::read(&ans_path).expect("read answers")).expect("decode answers");
     let _ = std::fs::remove_dir_all(&dir);

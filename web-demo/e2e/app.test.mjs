@@ -105,7 +105,10 @@ describe('web app', () => {
     assert.match(await evaluated.locator('.provenance').textContent(), /module .* rule set v1/);
     assert.match(await evaluated.locator('a.cause').textContent(), /caused by ticket.created/);
     await evaluated.locator('.trace summary').click();
-    assert.match(await evaluated.locator('.trace').textContent(), /outage.*matched/s);
+    const outage = evaluated.locator('.trace li.matched', { hasText: 'outage' });
+    await outage.waitFor();
+    assert.match(await outage.textContent(), /keywords: wants .*outage.*saw/);
+    assert.ok((await evaluated.locator('.trace li.unmatched').count()) > 0, 'rules that did not match are explained too');
     await shot(agent.page, '05-ticket-page');
     await requester.context.close();
     await agent.context.close();
@@ -168,8 +171,9 @@ describe('web app', () => {
       headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/wasm' },
       body: bytes,
     });
-    assert.ok(upload.ok, `upload: ${upload.status} ${await upload.text()}`);
-    const { sha256 } = await upload.json();
+    const uploaded = await upload.text();
+    assert.equal(upload.status, 201, uploaded);
+    const { sha256 } = JSON.parse(uploaded);
 
     const requester = await signIn(browser, server.base, 'rita');
     await requester.page.goto('/new');

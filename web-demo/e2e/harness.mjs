@@ -22,6 +22,13 @@ function freePort() {
   });
 }
 
+/** The environment minus anything that would point the server away from its embedded default. */
+function embeddedEnv() {
+  const env = { ...process.env, RUST_LOG: 'warn' };
+  for (const k of Object.keys(env)) if (k === 'REDIS_URL' || k.startsWith('NIXFLOW_')) delete env[k];
+  return env;
+}
+
 /** Starts host-server with demo users on a fresh database; resolves once it is ready. */
 export async function startServer() {
   const target = process.env.CARGO_TARGET_DIR ?? resolve(ROOT, 'target');
@@ -37,7 +44,7 @@ export async function startServer() {
       '--web-dir', resolve(ROOT, 'web-demo/dist'),
       '--demo',
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REDIS_URL: '', RUST_LOG: 'warn' } },
+    { stdio: ['ignore', 'ignore', 'pipe'], env: embeddedEnv() },
   );
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));

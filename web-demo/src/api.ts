@@ -225,7 +225,8 @@ export interface ModuleRecord {
 
 export interface ModuleList {
   active: string;
-  modules: { module: ModuleRecord; active: boolean; activated_at: number[] }[];
+  /** Each record with whether it is active and every instant it was activated. */
+  modules: (ModuleRecord & { active: boolean; activated_at: number[] })[];
 }
 
 /** The server's error body: a stable code, a message, and per-field details. */

@@ -82,8 +82,13 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     void refreshContext().catch(() => undefined);
     const off = live.subscribe((event) => {
       if (!CONTEXT_EVENTS.has(event.type)) return;
-      if (timer.current) clearTimeout(timer.current);
-      timer.current = setTimeout(() => void refreshContext().catch(() => undefined), 150);
+      // Throttle: one re-read covers every event of the next half second, so a busy helpdesk
+      // costs each page at most two reads a second, and a flood never starves the refresh.
+      if (timer.current) return;
+      timer.current = setTimeout(() => {
+        timer.current = null;
+        void refreshContext().catch(() => undefined);
+      }, 500);
     });
     return () => {
       off();

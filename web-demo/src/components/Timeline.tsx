@@ -13,18 +13,20 @@ export function summary(e: CloudEvent, name: (id: string) => string): string {
     case 'ticket.status_changed':
     case 'ticket.approved':
     case 'ticket.rejected':
-    case 'ticket.closed':
-      return `${s('from')} → ${s('to')}${d.reason ? ` (${s('reason')})` : ''}`;
+    case 'ticket.closed': {
+      const what = d.to ? `${d.from ? `${s('from')} → ` : ''}${s('to')}` : e.type.slice('ticket.'.length);
+      return `${what}${d.reason ? ` (${s('reason')})` : ''}`;
+    }
+    case 'ticket.commented':
+      return `commented: “${String((d.comment as { body?: string } | undefined)?.body ?? '')}”`;
     case 'ticket.assigned':
       return `assigned to ${name(s('assignee'))}${d.previous ? ` (was ${name(s('previous'))})` : ''}`;
     case 'ticket.escalated':
       return `escalated to ${name(s('assignee'))}${d.priority ? `, priority ${s('priority')}` : ''}`;
-    case 'ticket.commented':
-      return `commented`;
     case 'automation.prioritization_applied':
       return `priority ${s('priority')}${d.rule ? ` by rule ${s('rule')}` : ''}`;
     case 'automation.assignment_applied':
-      return `assigned to ${name(s('assignee'))} by rule ${s('rule')}${d.counter != null ? ` (counter ${s('counter')})` : ''}`;
+      return `assigned to ${name(s('assignee'))} in the ${s('role')} rotation${d.counter != null ? ` (counter ${s('counter')})` : ''}`;
     case 'automation.escalation_triggered':
       return `rule ${s('rule')} fired${d.lag_ms != null ? `, ${s('lag_ms')} ms after its deadline` : ''}`;
     case 'automation.rule_evaluation_failed':

@@ -538,7 +538,7 @@ function Modules() {
   }
   if (!list) return <p className="muted">Loading modules…</p>;
   const history = list.modules
-    .flatMap((m) => m.activated_at.map((at) => ({ at, sha: m.module.sha256, name: m.module.info.name })))
+    .flatMap((m) => m.activated_at.map((at) => ({ at, sha: m.sha256, name: m.info.name })))
     .sort((a, b) => b.at - a.at);
   return (
     <div className="panel" data-testid="modules">
@@ -562,8 +562,8 @@ function Modules() {
           </tr>
         </thead>
         <tbody>
-          {list.modules.map(({ module: m, active }) => (
-            <tr key={m.sha256} className={active ? 'active' : ''}>
+          {list.modules.map((m) => (
+            <tr key={m.sha256} className={m.active ? 'active' : ''}>
               <td>
                 <Hash value={m.sha256} />
               </td>
@@ -576,7 +576,7 @@ function Modules() {
                 {name(m.uploaded_by)}, {instant(m.uploaded_at)}
               </td>
               <td>
-                {active ? (
+                {m.active ? (
                   <strong>active</strong>
                 ) : (
                   <button onClick={() => void run(() => api.activate(m.sha256))} data-testid={`activate-${m.sha256.slice(0, 12)}`}>
