@@ -10,24 +10,30 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use redis::AsyncCommands;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// The log head, as far as this instance knows.
 pub struct Fanout {
     head: watch::Sender<i64>,
     redis: Option<(redis::aio::ConnectionManager, String)>,
+    closing: CancellationToken,
 }
 
 impl Fanout {
     /// In-process only.
     pub fn local(head: i64) -> Self {
-        Self { head: watch::Sender::new(head), redis: None }
+        Self { head: watch::Sender::new(head), redis: None, closing: CancellationToken::new() }
     }
 
     /// In-process plus Redis pub/sub on `{prefix}events`.
     pub async fn with_redis(client: &redis::Client, prefix: &str, head: i64) -> anyhow::Result<Self> {
         let conn = redis::aio::ConnectionManager::new(client.clone()).await?;
         let channel = format!("{prefix}events");
-        let this = Self { head: watch::Sender::new(head), redis: Some((conn, channel.clone())) };
+        let this = Self {
+            head: watch::Sender::new(head),
+            redis: Some((conn, channel.clone())),
+            closing: CancellationToken::new(),
+        };
         let sender = this.head.clone();
         let client = client.clone();
         tokio::spawn(async move {
@@ -66,6 +72,18 @@ impl Fanout {
     /// A receiver of the head.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
         self.head.subscribe()
+    }
+
+    /// Ends every live stream: the instance is shutting down. Subscribers reconnect elsewhere (or
+    /// to the restarted instance) and resume from their `Last-Event-ID`, so nothing is lost; a
+    /// graceful shutdown would otherwise wait for endless streams forever.
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+
+    /// Cancelled when the instance shuts down.
+    pub fn closing(&self) -> CancellationToken {
+        self.closing.clone()
     }
 
     /// Number of live subscribers.

@@ -1,5 +1,6 @@
 //! `host-server`: parses the configuration, wires the state, serves until Ctrl-C or SIGTERM.
 
+use std::future::IntoFuture;
 use std::sync::Arc;
 
 use clap::Parser;
@@ -35,9 +36,30 @@ async fn main() -> anyhow::Result<()> {
             host_server::demo::DEMO_PASSWORD
         );
     }
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown()).await?;
+    // On a signal: end the live streams (they would hold a graceful shutdown open forever), let
+    // requests in flight finish, and give up on stragglers after a grace period.
+    let fanout = state.fanout.clone();
+    let (signalled, mut on_signal) = tokio::sync::watch::channel(false);
+    let graceful = async move {
+        shutdown().await;
+        tracing::info!("shutting down: ending live streams, finishing requests in flight");
+        fanout.close();
+        let _ = signalled.send(true);
+    };
+    let serve = axum::serve(listener, app(state)).with_graceful_shutdown(graceful).into_future();
+    let deadline = async move {
+        let _ = on_signal.wait_for(|s| *s).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = serve => served?,
+        () = deadline => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; exiting"),
+    }
     Ok(())
 }
+
+/// How long a shutdown waits for requests in flight.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 async fn shutdown() {
     let ctrl_c = async {

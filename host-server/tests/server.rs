@@ -464,6 +464,62 @@ async fn sse_resumes_after_fifty_disconnects_without_gaps_or_duplicates() {
     assert!(seen.iter().all(|(id, e)| e["sequence"] == *id), "the SSE id is the log position");
 }
 
+/// Reads SSE frames until `until` holds for the frames so far; `None` when the stream ends first.
+async fn sse_frames(res: reqwest::Response, until: impl Fn(&[String]) -> bool) -> Option<Vec<String>> {
+    let mut stream = res.bytes_stream();
+    let (mut buffer, mut frames) = (String::new(), Vec::new());
+    loop {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), stream.next()).await.expect("a frame or the end");
+        let Some(chunk) = chunk else { return None };
+        buffer.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        while let Some(end) = buffer.find("\n\n") {
+            frames.push(buffer.drain(..end + 2).collect());
+            if until(&frames) {
+                return Some(frames);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_quiet_stream_resumes_from_where_it_began_and_shutdown_ends_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let alice = s.login("alice").await;
+    s.create(&alice, "before the subscription", "Software").await;
+    let head = s.state.store.head().await.unwrap();
+
+    // The first frame is the starting position alone: a client that sees no event before it
+    // drops still knows where to resume.
+    let res = s.http.get(format!("{}/api/events/stream", s.base)).bearer_auth(&alice).send().await.unwrap();
+    let frames = sse_frames(res, |f| !f.is_empty()).await.unwrap();
+    let id = frames[0].lines().find_map(|l| l.strip_prefix("id:")).map(|v| v.trim().parse::<i64>().unwrap());
+    assert_eq!(id, Some(head), "{frames:?}");
+    assert!(!frames[0].contains("data:"), "{frames:?}");
+
+    // Dropped; events happen; resuming from that id delivers them and nothing earlier.
+    s.create(&alice, "while away", "Software").await;
+    let res = s
+        .http
+        .get(format!("{}/api/events/stream?type=ticket.created", s.base))
+        .bearer_auth(&alice)
+        .header("last-event-id", head.to_string())
+        .send()
+        .await
+        .unwrap();
+    let frames = sse_frames(res, |f| f.iter().any(|x| x.contains("data:"))).await.unwrap();
+    let data: Vec<&String> = frames.iter().filter(|f| f.contains("data:")).collect();
+    assert_eq!(data.len(), 1);
+    assert!(data[0].contains("while away") && !data[0].contains("before the subscription"));
+
+    // Shutting down ends every live stream (a graceful shutdown would otherwise wait forever).
+    let res = s.http.get(format!("{}/api/events/stream", s.base)).bearer_auth(&alice).send().await.unwrap();
+    let reader = tokio::spawn(sse_frames(res, |_| false));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.state.fanout.close();
+    assert!(reader.await.unwrap().is_none(), "the stream ended");
+}
+
 #[tokio::test]
 async fn sse_crosses_instances_through_redis() {
     let dir = tempfile::tempdir().unwrap();

@@ -16,7 +16,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
-  server?.stop();
+  await server?.stop();
 });
 
 const priority = (page) => page.getByTestId('preview-priority').getAttribute('data-value');
@@ -112,6 +112,52 @@ describe('web app', () => {
     await shot(agent.page, '05-ticket-page');
     await requester.context.close();
     await agent.context.close();
+  });
+
+  test('a dropped live connection resumes without missing events', async () => {
+    const { context, page } = await signIn(browser, server.base, 'alice');
+    await page.getByTestId('board').waitFor();
+    // The server goes away (a deploy): the page's stream drops and keeps retrying.
+    await server.stop();
+    await page.locator('[data-testid="live-state"]', { hasText: 'reconnecting' }).waitFor({ timeout: 10_000 });
+    // Meanwhile another instance on the same log takes three tickets.
+    const other = await startServer({ dir: server.dir });
+    const rita = await token(other.base, 'rita');
+    const titles = ['Filed during the deploy one', 'Filed during the deploy two', 'Filed during the deploy three'];
+    for (const title of titles) {
+      const r = await fetch(`${other.base}/api/tickets`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${rita}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ title, description: '', category: 'Software' }),
+      });
+      assert.equal(r.status, 201);
+    }
+    await other.stop();
+    // The server is back on its address: the stream resumes from its Last-Event-ID and the board
+    // gets all three without a reload (the board never re-lists on reconnect: only the stream
+    // can bring them).
+    server = await startServer({ dir: server.dir, port: server.port });
+    for (const title of titles) {
+      await page.locator('[data-testid="board"] tr', { hasText: title }).waitFor({ timeout: 15_000 });
+    }
+    assert.equal(await page.locator('[data-testid="board"] tr', { hasText: 'Filed during the deploy' }).count(), 3);
+    await page.locator('[data-testid="live-state"]', { hasText: 'live' }).waitFor();
+    await context.close();
+  });
+
+  test('a manager approves a ticket from its page and the timeline records it', async () => {
+    const { context, page } = await signIn(browser, server.base, 'maria');
+    await page.locator('[data-testid="board"] tr', { hasText: 'Payment outage in production' }).getByRole('link').click();
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.locator('[data-testid="ticket-status"]', { hasText: 'Approved' }).waitFor();
+    await page.getByTestId('timeline').locator('li.ticket-approved').waitFor();
+    await page.getByLabel('comment').fill('Approved: the payment team is on it');
+    await page.getByRole('button', { name: 'Comment' }).click();
+    await page.locator('.comments', { hasText: 'the payment team is on it' }).waitFor();
+    // An illegal move is refused by the server with its message (the buttons offer only legal ones).
+    assert.equal(await page.getByRole('button', { name: 'Approve' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Start work' }).count(), 1);
+    await context.close();
   });
 
   test('a manager publishes a rule change and an open preview follows it', async () => {

@@ -29,12 +29,14 @@ function embeddedEnv() {
   return env;
 }
 
-/** Starts host-server with demo users on a fresh database; resolves once it is ready. */
-export async function startServer() {
+/**
+ * Starts host-server with demo users; resolves once it is ready. A fresh database and port
+ * unless given: `{ dir, port }` of an earlier server restarts it on the same log.
+ */
+export async function startServer({ dir = mkdtempSync(join(tmpdir(), 'nixflow-e2e-')), port } = {}) {
   const target = process.env.CARGO_TARGET_DIR ?? resolve(ROOT, 'target');
   const bin = process.env.NIXFLOW_SERVER_BIN ?? join(target, 'ci', 'host-server');
-  const dir = mkdtempSync(join(tmpdir(), 'nixflow-e2e-'));
-  const port = await freePort();
+  port ??= await freePort();
   const child = spawn(
     bin,
     [
@@ -59,7 +61,16 @@ export async function startServer() {
     if (i > 600) throw new Error(`host-server did not become ready: ${stderr}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { base, stop: () => child.kill('SIGTERM') };
+  const exited = new Promise((ok) => child.once('exit', ok));
+  return {
+    base,
+    dir,
+    port,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 export async function launch() {

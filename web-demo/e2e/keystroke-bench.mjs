@@ -131,5 +131,5 @@ try {
   for (const b of bundle()) console.log(`| ${b.f.replace(/-[A-Za-z0-9_]{8}\./, '.')} | ${b.size} | ${b.gz} |`);
 } finally {
   await browser.close();
-  server.stop();
+  await server.stop();
 }

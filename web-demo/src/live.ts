@@ -36,9 +36,11 @@ export class LiveStream {
         throw new Error(`stream: HTTP ${response.status}`);
       },
       onmessage: (message) => {
-        if (!message.data) return; // keep-alive comments
+        // The library resends the last id as Last-Event-ID on reconnect; the first frame is the
+        // starting position alone, so even a quiet stream resumes where it began.
         const position = Number(message.id);
-        if (Number.isFinite(position)) this.lastPosition = position;
+        if (message.id && Number.isFinite(position)) this.lastPosition = position;
+        if (!message.data) return; // the position frame and keep-alive comments
         const event = JSON.parse(message.data) as CloudEvent;
         for (const l of this.listeners) l(event);
       },

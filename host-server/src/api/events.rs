@@ -3,7 +3,9 @@
 //! The stream is the log read forward: a subscriber remembers the last position it sent, reads
 //! what follows from the log, and waits for the head to move (locally or, with Redis, on any
 //! instance). So a reconnect with `Last-Event-ID` resumes with no gap and no duplicate, and a
-//! slow consumer simply reads further behind instead of losing events.
+//! slow consumer simply reads further behind instead of losing events. The first frame is the
+//! starting position alone (an `id:` with no data), so even a client that has seen no event yet
+//! knows where to resume.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -13,7 +15,7 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -113,45 +115,57 @@ pub async fn stream(
         (Some(p), _) | (None, Some(p)) => p.max(0),
         (None, None) => s.store.head().await?,
     };
+    let after = query.after;
     query.limit = 500;
     if caller.0.permission < Permission::Agent {
         query.requester = Some(caller.0.id.clone());
     }
     let head = s.fanout.subscribe();
+    let closing = s.fanout.closing();
     metrics::gauge!("nixflow_sse_subscribers").increment(1.0);
     let guard = SubscriberGuard;
-    let state = (s, query, head, VecDeque::<StoredEvent>::new(), guard);
-    let events = futures_util::stream::unfold(state, |(s, mut query, mut head, mut buffer, guard)| async move {
-        loop {
-            if let Some(e) = buffer.pop_front() {
-                let event = Event::default()
-                    .id(e.position.to_string())
-                    .event(e.payload.kind())
-                    .json_data(e.to_cloud_event())
-                    .unwrap_or_else(|_| Event::default().comment("unserializable event"));
-                return Some((Ok(event), (s, query, head, buffer, guard)));
-            }
-            head.borrow_and_update();
-            match s.store.events(&query).await {
-                Ok(events) if !events.is_empty() => {
-                    query.after = events.last().map_or(query.after, |e| e.position);
-                    buffer.extend(events);
-                    continue;
+    let state = (s, query, head, VecDeque::<StoredEvent>::new(), (guard, closing));
+    let events =
+        futures_util::stream::unfold(state, |(s, mut query, mut head, mut buffer, (guard, closing))| async move {
+            loop {
+                if closing.is_cancelled() {
+                    // Shutting down: end the stream; the client resumes from its Last-Event-ID.
+                    return None;
                 }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = format!("{e:#}"), "SSE: reading the log failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
+                if let Some(e) = buffer.pop_front() {
+                    let event = Event::default()
+                        .id(e.position.to_string())
+                        .event(e.payload.kind())
+                        .json_data(e.to_cloud_event())
+                        .unwrap_or_else(|_| Event::default().comment("unserializable event"));
+                    return Some((Ok(event), (s, query, head, buffer, (guard, closing))));
+                }
+                head.borrow_and_update();
+                match s.store.events(&query).await {
+                    Ok(events) if !events.is_empty() => {
+                        query.after = events.last().map_or(query.after, |e| e.position);
+                        buffer.extend(events);
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = format!("{e:#}"), "SSE: reading the log failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                }
+                // Wait for the head to move; poll now and then in case a nudge was lost.
+                tokio::select! {
+                    changed = head.changed() => if changed.is_err() { return None },
+                    () = closing.cancelled() => return None,
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
                 }
             }
-            // Wait for the head to move; poll now and then in case a nudge was lost.
-            tokio::select! {
-                changed = head.changed() => if changed.is_err() { return None },
-                () = tokio::time::sleep(Duration::from_secs(5)) => {}
-            }
-        }
-    });
+        });
+    // The first frame carries only the starting position as its id: a client that drops before
+    // any event arrives still resumes from where it began, not from a later head.
+    let start = Event::default().id(after.to_string()).comment("stream position");
+    let events = futures_util::stream::once(std::future::ready(Ok(start))).chain(events);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)).text("keep-alive")))
 }
 
