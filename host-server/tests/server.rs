@@ -470,7 +470,7 @@ async fn sse_frames(res: reqwest::Response, until: impl Fn(&[String]) -> bool) -
     let (mut buffer, mut frames) = (String::new(), Vec::new());
     loop {
         let chunk = tokio::time::timeout(Duration::from_secs(20), stream.next()).await.expect("a frame or the end");
-        let Some(chunk) = chunk else { return None };
+        let chunk = chunk?;
         buffer.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
         while let Some(end) = buffer.find("\n\n") {
             frames.push(buffer.drain(..end + 2).collect());
