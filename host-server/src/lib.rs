@@ -78,6 +78,10 @@ pub struct Config {
     /// How often the scheduler looks for due tickets, in milliseconds.
     #[arg(long, env = "NIXFLOW_SCHEDULER_INTERVAL_MS", default_value_t = 250)]
     pub scheduler_interval_ms: u64,
+    /// Rule-module calls that may run at once; by default one fewer than the cores (at least
+    /// one), so runaway modules can never occupy every core.
+    #[arg(long, env = "NIXFLOW_MODULE_LANES")]
+    pub module_lanes: Option<usize>,
 }
 
 /// Everything a request handler reaches: the outside world behind traits.
@@ -139,7 +143,8 @@ impl AppState {
         let bytes = std::fs::read(&config.rule_module).with_context(|| {
             format!("reading rule module {} (build it with `./x.sh build`)", config.rule_module.display())
         })?;
-        let rules = Arc::new(RulesHost::new(&bytes, module::Limits::default())?);
+        let lanes = config.module_lanes.unwrap_or_else(rules::default_lanes);
+        let rules = Arc::new(RulesHost::new(&bytes, module::Limits::default(), lanes)?);
         let head = store.head().await?;
         let scheduler = SchedulerConfig::default();
         let (counters, fanout, due): (Arc<dyn Counters>, Fanout, Arc<dyn DueIndex>) = match &config.redis_url {

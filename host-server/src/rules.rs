@@ -44,6 +44,8 @@ pub struct RulesHost {
     active: ArcSwap<RuleModule>,
     /// Modules compiled before, by sha256, so that swapping back and forth costs no compile.
     compiled: std::sync::Mutex<Vec<Arc<RuleModule>>>,
+    /// Permits for module calls running at once (see [`default_lanes`]).
+    lanes: Arc<tokio::sync::Semaphore>,
 }
 
 /// Compiled modules kept for swapping back.
@@ -52,7 +54,8 @@ const COMPILED_KEPT: usize = 8;
 impl RulesHost {
     /// Compiles the module and makes it active; starts the thread that advances the engine's
     /// epoch (the wall-clock backstop of every call), which ends with the engine.
-    pub fn new(bytes: &[u8], limits: Limits) -> Result<Self, ModuleError> {
+    /// At most `lanes` calls run at once; the rest wait their turn.
+    pub fn new(bytes: &[u8], limits: Limits, lanes: usize) -> Result<Self, ModuleError> {
         let engine = crate::module::engine(&limits)?;
         let ticker = engine.weak();
         std::thread::Builder::new()
@@ -71,6 +74,7 @@ impl RulesHost {
             limits,
             active: ArcSwap::new(Arc::clone(&module)),
             compiled: std::sync::Mutex::new(vec![module]),
+            lanes: Arc::new(tokio::sync::Semaphore::new(lanes.max(1))),
         })
     }
 
@@ -119,8 +123,12 @@ impl RulesHost {
         let bytes = serde_json::to_vec(request).map_err(|e| ModuleError::BadAnswer(e.to_string()))?;
         let module = Arc::clone(module);
         let op = op_name(&bytes);
+        let queued = Instant::now();
+        let lane = Arc::clone(&self.lanes).acquire_owned().await.map_err(|_| RulesError::Cancelled)?;
+        metrics::histogram!("nixflow_rule_lane_wait_seconds", "op" => op).record(queued.elapsed().as_secs_f64());
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || {
+            let _lane = lane;
             demote_this_thread();
             module.call_metered(&bytes)
         })
@@ -167,6 +175,14 @@ fn demote_this_thread() {
             }
         }
     });
+}
+
+/// The default number of module calls that may run at once: one fewer than the cores (at least
+/// one). Leaving a core to the executor keeps the server responsive while modules burn their
+/// budgets. A low priority alone did not: neither `nice` 19 nor `SCHED_IDLE` kept probes from
+/// waiting whole 4 ms scheduler ticks once every core ran a module (BENCHMARKS.md).
+pub fn default_lanes() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
 fn op_name(request: &[u8]) -> &'static str {

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-20}
 CONNS=${2:-32}
-BIN=${CARGO_TARGET_DIR:-target}/release/host-server
+BIN=${NIXFLOW_SERVER_BIN:-${CARGO_TARGET_DIR:-target}/release/host-server}
 DIR=$(mktemp -d)
 PORT=18181
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379} NIXFLOW_REDIS_PREFIX="nixflow-bench:$$:" NIXFLOW_LOG=warn \

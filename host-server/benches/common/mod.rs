@@ -19,6 +19,7 @@ pub fn config(db: &Path, redis_prefix: Option<&str>) -> Config {
         no_scheduler: true,
         daily_report: false,
         scheduler_interval_ms: 250,
+        module_lanes: None,
     }
 }
 

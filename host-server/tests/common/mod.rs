@@ -40,6 +40,7 @@ pub async fn start_with(db: &Path, redis_prefix: Option<&str>, clock: Arc<dyn Cl
         no_scheduler: !scheduler,
         daily_report: false,
         scheduler_interval_ms: 1000,
+        module_lanes: None,
     };
     let state = AppState::build(&config, clock).await.expect("state builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
