@@ -19,7 +19,8 @@ pub fn config(db: &Path, redis_prefix: Option<&str>) -> Config {
         no_scheduler: true,
         daily_report: false,
         scheduler_interval_ms: 250,
-        module_lanes: None,
+        // NIXFLOW_MODULE_LANES compares lane counts in the same build (BENCHMARKS.md).
+        module_lanes: std::env::var("NIXFLOW_MODULE_LANES").ok().and_then(|v| v.parse().ok()),
     }
 }
 
