@@ -182,7 +182,10 @@ impl SqliteStore {
 async fn write_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
     while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let started = std::time::Instant::now();
         let results = write_group(&mut conn, &group).await;
+        metrics::histogram!("nixflow_group_commit_size").record(group.len() as f64);
+        metrics::histogram!("nixflow_group_commit_seconds").record(started.elapsed().as_secs_f64());
         match results {
             Ok(results) => {
                 for ((_, reply), result) in group.drain(..).zip(results) {
