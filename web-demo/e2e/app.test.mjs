@@ -208,6 +208,18 @@ describe('web app', () => {
     await context.close();
   });
 
+  test('a revoked session returns the page to sign-in', async () => {
+    const { context, page } = await signIn(browser, server.base, 'rita');
+    const session = await page.evaluate(() => JSON.parse(sessionStorage.getItem('nixflow.session')));
+    const out = await fetch(`${server.base}/api/auth/logout`, { method: 'POST', headers: { Authorization: `Bearer ${session.token}` } });
+    assert.equal(out.status, 204);
+    await page.getByRole('link', { name: 'New ticket' }).first().click();
+    await page.getByRole('link', { name: 'Board' }).click();
+    await page.waitForURL('**/login');
+    await page.getByRole('button', { name: 'Sign in' }).waitFor();
+    await context.close();
+  });
+
   test('the app shows the active module and switches when another is activated', async () => {
     // Upload the second module (substring matching: "download" counts as "down").
     const admin = await token(server.base, 'ada');

@@ -243,6 +243,9 @@ export class ApiError extends Error {
 
 let token: string | null = null;
 
+/** Dispatched on `window` when the server refuses the session's token. */
+export const UNAUTHORIZED = 'nixflow:unauthorized';
+
 export function setToken(t: string | null): void {
   token = t;
 }
@@ -267,6 +270,8 @@ export async function request<T>(method: string, path: string, body?: unknown, h
   }
   if (!response.ok) {
     const e = (json ?? {}) as { code?: string; message?: string; details?: ApiError['details'] };
+    // An expired or revoked session: the app signs out instead of failing page by page.
+    if (response.status === 401 && token) window.dispatchEvent(new Event(UNAUTHORIZED));
     throw new ApiError(response.status, e.code ?? `http_${response.status}`, e.message ?? (text || response.statusText), e.details ?? []);
   }
   return json as T;

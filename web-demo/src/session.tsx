@@ -2,7 +2,7 @@
 // kept current by the live stream.
 
 import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
-import { api, setToken, authHeaders, type PreviewContext, type Session, type User, type Permission } from './api';
+import { api, setToken, authHeaders, UNAUTHORIZED, type PreviewContext, type Session, type User, type Permission } from './api';
 import { moduleFor, type BrowserModule } from './engine';
 import { live, type LiveState } from './live';
 
@@ -48,12 +48,16 @@ const CONTEXT_EVENTS = new Set([
 
 export function SessionProvider({ children }: { children: ReactNode }) {
   const [user, setUser] = useState<User | null>(() => {
-    const saved = sessionStorage.getItem(STORAGE_KEY);
-    if (!saved) return null;
-    const s = JSON.parse(saved) as Session;
-    if (s.expires_at < Date.now()) return null;
-    setToken(s.token);
-    return s.user;
+    try {
+      const saved = sessionStorage.getItem(STORAGE_KEY);
+      if (!saved) return null;
+      const s = JSON.parse(saved) as Session;
+      if (!s.token || s.expires_at < Date.now()) return null;
+      setToken(s.token);
+      return s.user;
+    } catch {
+      return null; // unreadable storage: sign in again
+    }
   });
   const [context, setContext] = useState<PreviewContext | null>(null);
   const [contextAt, setContextAt] = useState(0);
@@ -102,6 +106,19 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     setToken(s.token);
     sessionStorage.setItem(STORAGE_KEY, JSON.stringify(s));
     setUser(s.user);
+  }, []);
+
+  // The server refused the token (expired, revoked): back to the login page.
+  useEffect(() => {
+    const signOut = () => {
+      setToken(null);
+      sessionStorage.removeItem(STORAGE_KEY);
+      setUser(null);
+      setContext(null);
+      setModule(null);
+    };
+    window.addEventListener(UNAUTHORIZED, signOut);
+    return () => window.removeEventListener(UNAUTHORIZED, signOut);
   }, []);
 
   const logout = useCallback(async () => {

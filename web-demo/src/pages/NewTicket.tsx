@@ -272,20 +272,27 @@ function Comparison({ submitted }: { submitted: Submitted }) {
   const replay = recompute(module, context, ticket, server, context.rule_set);
   const replayed = replay.type === 'success' ? decisionOf(replay.answer) : null;
   const authoritative = decisionOf(server);
-  const mismatch =
+  // A module or rule set activated between the preview and the submit is not a mismatch: the
+  // page says so and recomputes nothing it cannot recompute exactly.
+  const moved =
     ticket.module_sha256 !== module.sha256
-      ? `the server decided with module ${ticket.module_sha256?.slice(0, 12)}, this page with ${module.sha256.slice(0, 12)}`
-      : !replayed
-        ? 'the browser could not recompute the decision'
-        : differs(replayed, authoritative);
+      ? `a different module (${ticket.module_sha256?.slice(0, 12)}) became active before the ticket was decided`
+      : ticket.rule_set_version !== context.rule_set_version
+        ? `rule set v${ticket.rule_set_version} was published before the ticket was decided`
+        : null;
+  const mismatch = moved ? null : !replayed ? 'the browser could not recompute the decision' : differs(replayed, authoritative);
   const projected = previewed ? decisionOf(previewed) : null;
-  const rotationMoved = projected && projected.assignee !== authoritative.assignee && !mismatch;
+  const rotationMoved = projected && projected.assignee !== authoritative.assignee && !mismatch && !moved;
   return (
     <div className={`panel comparison ${mismatch ? 'mismatch' : 'agree'}`} data-testid="comparison" data-mismatch={mismatch ? 'true' : 'false'}>
       <h3>
         Submitted <Link to={`/tickets/${ticket.id}`}>{ticket.number}</Link>
       </h3>
-      {mismatch ? (
+      {moved ? (
+        <p className="muted" data-testid="rules-moved">
+          Not compared: {moved}. The next preview uses it.
+        </p>
+      ) : mismatch ? (
         <p className="mismatch-banner" role="alert">
           MISMATCH between browser and server: {mismatch}
         </p>
