@@ -276,38 +276,53 @@ fn write_one<'a>(
             return Err(CommitError::VersionConflict(commit.stream.clone()));
         }
         let requester = commit.ticket.as_ref().map(|t| t.requester.clone());
+        // All of the commit's events in one statement: each statement is a round trip to the
+        // connection's thread, and a create appends five events.
         let mut stored = Vec::with_capacity(commit.events.len());
-        for (version, event) in (commit.expected_version + 1..).zip(&commit.events) {
-            let NewEvent { id, payload, time, actor, correlation_id, causation_id } = event;
-            let data = serde_json::to_string(payload).map_err(|e| CommitError::Database(e.into()))?;
-            let position: i64 = sqlx::query_scalar(
-            "INSERT INTO events (id, stream, version, type, time, actor, correlation_id, causation_id, data, requester)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position",
-        )
-        .bind(id)
-        .bind(&commit.stream)
-        .bind(i64::try_from(version).unwrap_or(i64::MAX))
-        .bind(payload.kind())
-        .bind(time)
-        .bind(actor)
-        .bind(correlation_id)
-        .bind(causation_id)
-        .bind(data)
-        .bind(&requester)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| classify(e, &commit.stream))?;
-            stored.push(StoredEvent {
-                position,
-                id: id.clone(),
-                stream: commit.stream.clone(),
-                version,
-                time: *time,
-                actor: actor.clone(),
-                correlation_id: correlation_id.clone(),
-                causation_id: causation_id.clone(),
-                payload: payload.clone(),
+        if !commit.events.is_empty() {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO events (id, stream, version, type, time, actor, correlation_id, causation_id, data, requester) ",
+            );
+            let mut rows = Vec::with_capacity(commit.events.len());
+            for (version, event) in (commit.expected_version + 1..).zip(&commit.events) {
+                let data = serde_json::to_string(&event.payload).map_err(|e| CommitError::Database(e.into()))?;
+                rows.push((version, event, data));
+            }
+            insert.push_values(&rows, |mut row, (version, event, data)| {
+                row.push_bind(&event.id)
+                    .push_bind(&commit.stream)
+                    .push_bind(i64::try_from(*version).unwrap_or(i64::MAX))
+                    .push_bind(event.payload.kind())
+                    .push_bind(event.time)
+                    .push_bind(&event.actor)
+                    .push_bind(&event.correlation_id)
+                    .push_bind(&event.causation_id)
+                    .push_bind(data)
+                    .push_bind(&requester);
             });
+            // RETURNING promises no row order: match positions to events by version.
+            insert.push(" RETURNING version, position");
+            let returned: Vec<(i64, i64)> =
+                insert.build_query_as().fetch_all(&mut *conn).await.map_err(|e| classify(e, &commit.stream))?;
+            let positions: std::collections::HashMap<i64, i64> = returned.into_iter().collect();
+            for (version, event, _) in rows {
+                let NewEvent { id, payload, time, actor, correlation_id, causation_id } = event;
+                let position = positions
+                    .get(&i64::try_from(version).unwrap_or(i64::MAX))
+                    .copied()
+                    .ok_or_else(|| CommitError::Database(anyhow::anyhow!("no position returned for version {version}")))?;
+                stored.push(StoredEvent {
+                    position,
+                    id: id.clone(),
+                    stream: commit.stream.clone(),
+                    version,
+                    time: *time,
+                    actor: actor.clone(),
+                    correlation_id: correlation_id.clone(),
+                    causation_id: causation_id.clone(),
+                    payload: payload.clone(),
+                });
+            }
         }
         for (role, counter) in &commit.counters {
             sqlx::query("INSERT INTO round_robin (role, counter) VALUES (?, ?)")
@@ -325,12 +340,16 @@ fn write_one<'a>(
         if let Some(t) = &commit.ticket {
             let seq = stored.first().map(|e| e.position).unwrap_or_default();
             let doc = serde_json::to_string(t).map_err(|e| CommitError::Database(e.into()))?;
+            // The wake-up rides along when the commit sets one (a NULL `?14` keeps the current
+            // `due_at` and claim), so a decided ticket costs one statement, not two.
             sqlx::query(
-            "INSERT INTO tickets (id, seq, number, status, priority, category, assignee, requester, title, description, open, version, doc)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            "INSERT INTO tickets (id, seq, number, status, priority, category, assignee, requester, title, description, open, version, doc, due_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority,
                category = excluded.category, assignee = excluded.assignee, title = excluded.title,
-               description = excluded.description, open = excluded.open, version = excluded.version, doc = excluded.doc",
+               description = excluded.description, open = excluded.open, version = excluded.version, doc = excluded.doc,
+               due_at = CASE WHEN ?15 THEN excluded.due_at ELSE tickets.due_at END,
+               claimed_until = CASE WHEN ?15 THEN NULL ELSE tickets.claimed_until END",
         )
         .bind(&t.id)
         .bind(seq)
@@ -345,6 +364,8 @@ fn write_one<'a>(
         .bind(!t.status.is_final())
         .bind(i64::try_from(t.version).unwrap_or(i64::MAX))
         .bind(doc)
+        .bind(commit.schedule.flatten())
+        .bind(commit.schedule.is_some())
         .execute(&mut *conn)
         .await
         .map_err(|e| classify(e, &commit.stream))?;
@@ -360,7 +381,7 @@ fn write_one<'a>(
                     other => other,
                 })?;
         }
-        if let Some(due) = commit.schedule {
+        if let Some(due) = commit.schedule.filter(|_| commit.ticket.is_none()) {
             sqlx::query("UPDATE tickets SET due_at = ?, claimed_until = NULL WHERE id = ?")
                 .bind(due)
                 .bind(&commit.stream)
