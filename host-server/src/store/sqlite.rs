@@ -307,10 +307,10 @@ fn write_one<'a>(
             let positions: std::collections::HashMap<i64, i64> = returned.into_iter().collect();
             for (version, event, _) in rows {
                 let NewEvent { id, payload, time, actor, correlation_id, causation_id } = event;
-                let position = positions
-                    .get(&i64::try_from(version).unwrap_or(i64::MAX))
-                    .copied()
-                    .ok_or_else(|| CommitError::Database(anyhow::anyhow!("no position returned for version {version}")))?;
+                let position =
+                    positions.get(&i64::try_from(version).unwrap_or(i64::MAX)).copied().ok_or_else(|| {
+                        CommitError::Database(anyhow::anyhow!("no position returned for version {version}"))
+                    })?;
                 stored.push(StoredEvent {
                     position,
                     id: id.clone(),
