@@ -183,8 +183,20 @@ describe('web app', () => {
     await shot(page, '06-rules-form-invalid');
     await page.getByLabel('threshold of critical-approved-2h').fill('PT2H');
     assert.equal(await page.getByTestId('validation-state').textContent(), 'valid');
+    // What-if: a real ticket that the draft would decide differently.
+    const filed = await fetch(`${server.base}/api/tickets`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${await token(server.base, 'rita')}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ title: 'office printer broken', description: '', category: 'Software' }),
+    });
+    assert.equal(filed.status, 201);
     await page.getByRole('tab', { name: 'What-if' }).click();
-    await page.getByTestId('whatif').waitFor();
+    const whatif = page.getByTestId('whatif');
+    const changed = whatif.locator('tr', { hasText: 'office printer broken' });
+    await changed.waitFor();
+    assert.match(await changed.textContent(), /priority Medium → Critical/);
+    // Tickets the draft leaves alone are not listed.
+    assert.equal(await whatif.locator('tr', { hasText: 'Payment outage in production' }).count(), 0);
     await shot(page, '07-rules-whatif');
     await page.getByRole('tab', { name: 'Raw JSON' }).click();
     assert.match(await page.getByLabel('rule set JSON').inputValue(), /"printers"/);
@@ -259,14 +271,41 @@ describe('web app', () => {
     await context.close();
   });
 
-  test('the SLA dashboard shows compliance per priority and tickets at risk', async () => {
+  test('the SLA dashboard shows compliance per priority and a breach live, which a manager acknowledges', async () => {
+    // Seconds-long targets for Medium tickets, so a breach happens during the test.
+    const manager = await token(server.base, 'maria');
+    const headers = { Authorization: `Bearer ${manager}`, 'Content-Type': 'application/json' };
+    const active = await (await fetch(`${server.base}/api/rules/active`, { headers })).json();
+    const rules = structuredClone(active.rule_set);
+    rules.version = active.version + 1;
+    rules.sla.targets = rules.sla.targets.map((t) => (t.priority === 'Medium' ? { ...t, first_response: 'PT2S', resolution: 'PT4S' } : t));
+    assert.equal((await fetch(`${server.base}/api/rules`, { method: 'POST', headers, body: JSON.stringify(rules) })).status, 201);
+
     const { context, page } = await signIn(browser, server.base, 'maria');
     await page.getByRole('link', { name: 'SLA' }).click();
     await page.getByTestId('compliance').waitFor();
     const rows = await page.getByTestId('compliance').locator('tbody tr').allTextContents();
     assert.deepEqual(rows.map((r) => r.match(/^(Critical|High|Medium|Low)/)?.[1]), ['Critical', 'High', 'Medium', 'Low']);
-    await page.getByTestId('at-risk').waitFor();
+
+    const filed = await fetch(`${server.base}/api/tickets`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${await token(server.base, 'rita')}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ title: 'Label maker question', description: '', category: 'Software' }),
+    });
+    assert.equal(filed.status, 201);
+    // Arrives live, at warning first or straight at breach, and ends at breach.
+    const row = page.getByTestId('at-risk').locator('tr', { hasText: 'Label maker question' });
+    await row.waitFor({ timeout: 15_000 });
+    await row.locator('.badge-breached').first().waitFor({ timeout: 20_000 });
     await shot(page, '12-sla-dashboard');
+
+    // The ticket page offers the acknowledgement once the server has recorded the breach.
+    await row.getByRole('link').click();
+    const timeline = page.getByTestId('timeline');
+    await timeline.locator('li.sla-breach').first().waitFor({ timeout: 20_000 });
+    await page.getByRole('button', { name: 'Acknowledge breach' }).click();
+    await timeline.locator('li.sla-breach_acknowledged').waitFor();
+    await shot(page, '13-ticket-breach-acknowledged');
     await context.close();
   });
 });

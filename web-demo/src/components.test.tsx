@@ -89,6 +89,8 @@ describe('BarChart', () => {
     expect(container.querySelectorAll('rect')).toHaveLength(3);
     expect(container.textContent).toContain('n/a');
     expect(container.querySelector('rect title')?.textContent).toBe('Critical first response: 50.0%');
+    // Every known value is written above its bar, 0 % included.
+    expect([...container.querySelectorAll('text.value')].map((t) => t.textContent)).toEqual(['50.0%', '100.0%', '0.0%']);
   });
 });
 

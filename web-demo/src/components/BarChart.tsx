@@ -34,9 +34,15 @@ export function BarChart({ categories, series, max = 10000, format }: { categori
                 n/a
               </text>
             ) : (
-              <rect key={s.label} x={x} y={y(v)} width={bar - 3} height={y(0) - y(v)} className={s.className}>
-                <title>{`${c} ${s.label}: ${format(v)}`}</title>
-              </rect>
+              <g key={s.label}>
+                <rect x={x} y={y(v)} width={bar - 3} height={y(0) - y(v)} className={s.className}>
+                  <title>{`${c} ${s.label}: ${format(v)}`}</title>
+                </rect>
+                {/* The value above its bar: a 0 % bar has no height to see. */}
+                <text x={x + (bar - 3) / 2} y={y(v) - 4} textAnchor="middle" className="axis value">
+                  {format(v)}
+                </text>
+              </g>
             );
           })}
           <text x={pad.left + i * band + band / 2} y={height - 8} textAnchor="middle" className="axis">
