@@ -233,17 +233,10 @@ describe('web app', () => {
   });
 
   test('the app shows the active module and switches when another is activated', async () => {
-    // Upload the second module (substring matching: "download" counts as "down").
-    const admin = await token(server.base, 'ada');
-    const bytes = readFileSync(join(ROOT, 'build/nixflow_rules_legacy.wasm'));
-    const upload = await fetch(`${server.base}/api/rules/modules`, {
-      method: 'POST',
-      headers: { Authorization: `Bearer ${admin}`, 'Content-Type': 'application/wasm' },
-      body: bytes,
-    });
-    const uploaded = await upload.text();
-    assert.equal(upload.status, 201, uploaded);
-    const { sha256 } = JSON.parse(uploaded);
+    // The second module (substring matching: "download" counts as "down"), by its hash.
+    const { createHash } = await import('node:crypto');
+    const legacy = join(ROOT, 'build/nixflow_rules_legacy.wasm');
+    const sha256 = createHash('sha256').update(readFileSync(legacy)).digest('hex');
 
     const requester = await signIn(browser, server.base, 'rita');
     await requester.page.goto('/new');
@@ -255,8 +248,15 @@ describe('web app', () => {
     const { context, page } = await signIn(browser, server.base, 'ada');
     await page.goto('/rules');
     await page.getByRole('tab', { name: 'Modules' }).click();
+    // A file that is not a module is refused with the check that failed.
+    await page.getByLabel('upload a rule module').setInputFiles({ name: 'notes.wasm', mimeType: 'application/wasm', buffer: Buffer.from('not wasm') });
+    assert.match(await page.getByRole('alert').textContent(), /\(format\)/);
+    // The real one uploads (validation and conformance), then activates.
+    await page.getByLabel('upload a rule module').setInputFiles(legacy);
+    await page.getByRole('status').filter({ hasText: 'conformance cases' }).waitFor();
     await page.getByTestId(`activate-${sha256.slice(0, 12)}`).click();
     await page.locator('[data-testid="modules"] tr.active', { hasText: sha256.slice(0, 12) }).waitFor();
+    await page.locator(`[data-testid="active-module"][data-value="${sha256}"]`).waitFor();
     await shot(page, '10-rules-modules');
 
     await requester.page.locator(`[data-testid="active-module"][data-value="${sha256}"]`).waitFor({ timeout: 10_000 });

@@ -308,6 +308,19 @@ export const api = {
   validate: (ruleSet: unknown) => request<unknown>('POST', '/api/rules/validate', ruleSet),
   publish: (ruleSet: unknown) => request<unknown>('POST', '/api/rules', ruleSet),
   modules: () => request<ModuleList>('GET', '/api/rules/modules'),
+  upload: async (bytes: ArrayBuffer) => {
+    const response = await fetch('/api/rules/modules', {
+      method: 'POST',
+      headers: { ...authHeaders(), 'Content-Type': 'application/wasm' },
+      body: bytes,
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      const details = (body.details ?? []) as ApiError['details'];
+      throw new ApiError(response.status, body.code ?? `http_${response.status}`, body.message ?? response.statusText, details);
+    }
+    return body as ModuleRecord;
+  },
   activate: (sha: string) => request<unknown>('POST', `/api/rules/modules/${sha}/activate`, {}),
   rollback: () => request<unknown>('POST', '/api/rules/modules/rollback', {}),
   compliance: (from: string, to: string) =>

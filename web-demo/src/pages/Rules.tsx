@@ -7,6 +7,7 @@ import {
   STATUSES,
   type Evaluation,
   type ModuleList,
+  type ModuleRecord,
   type RuleSet,
   type Ticket,
 } from '../api';
@@ -521,6 +522,7 @@ function changes(b: Evaluation, a: Evaluation): string[] {
 function Modules() {
   const [list, setList] = useState<ModuleList | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [uploaded, setUploaded] = useState<ModuleRecord | null>(null);
   const name = useNames();
   const load = () => void api.modules().then(setList).catch((e) => setError(String(e)));
   useEffect(load, []);
@@ -533,7 +535,9 @@ function Modules() {
       await f();
       load();
     } catch (e) {
-      setError(e instanceof ApiError ? `${e.code}: ${e.message}` : String(e));
+      // An upload rejection names its check (`details[0].check`) and why.
+      const check = e instanceof ApiError ? (e.details[0]?.check as string | undefined) : undefined;
+      setError(e instanceof ApiError ? `${e.code}${check ? ` (${check})` : ''}: ${e.message}` : String(e));
     }
   }
   if (!list) return <p className="muted">Loading modules…</p>;
@@ -545,11 +549,34 @@ function Modules() {
       <div className="toolbar">
         <h3>Rule modules</h3>
         <span className="spacer" />
+        <label className="inline upload">
+          Upload a module (.wasm, ≤ 1 MiB)
+          <input
+            type="file"
+            accept=".wasm,application/wasm"
+            aria-label="upload a rule module"
+            onChange={(e) => {
+              const file = e.target.files?.[0];
+              e.target.value = '';
+              if (file) void run(async () => setUploaded(await api.upload(await file.arrayBuffer())));
+            }}
+          />
+        </label>
         <button className="secondary" onClick={() => void run(api.rollback)}>
           Roll back
         </button>
       </div>
-      {error && <p className="error">{error}</p>}
+      {uploaded && (
+        <p className="ok" role="status">
+          Uploaded <Hash value={uploaded.sha256} />: it passed validation and {uploaded.conformance_cases} conformance cases. It is not
+          active until you activate it.
+        </p>
+      )}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
       <table className="tickets">
         <thead>
           <tr>
