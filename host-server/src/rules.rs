@@ -130,7 +130,11 @@ impl RulesHost {
         let result = tokio::task::spawn_blocking(move || {
             let _lane = lane;
             demote_this_thread();
-            module.call_metered(&bytes)
+            // The module's own time, without the hand-offs to and from the blocking thread.
+            let inside = Instant::now();
+            let result = module.call_metered(&bytes);
+            metrics::histogram!("nixflow_rule_module_seconds", "op" => op).record(inside.elapsed().as_secs_f64());
+            result
         })
         .await
         .map_err(|_| RulesError::Cancelled)?;
