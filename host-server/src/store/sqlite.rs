@@ -135,12 +135,22 @@ async fn migrate(conn: &mut SqliteConnection) -> anyhow::Result<()> {
 type Outcome = Result<Vec<StoredEvent>, CommitError>;
 type Job = (Commit, oneshot::Sender<Outcome>);
 
+/// What the writer task does, in arrival order.
+enum Work {
+    /// A commit, written in a group with the commits around it.
+    Commit(Job),
+    /// A scheduler claim. It writes, so it goes through the one writer: as a second writing
+    /// connection it waited for SQLite's write lock behind back-to-back group commits (1.4 s
+    /// under saturation), and the deadlines it serves slipped.
+    Claim { now: Millis, limit: usize, lease_until: Millis, reply: oneshot::Sender<anyhow::Result<Vec<Scheduled>>> },
+}
+
 /// The SQLite store.
 pub struct SqliteStore {
     pool: SqlitePool,
     /// Writes that are not events (users, sessions): one connection, outside the group commit.
     side: SqlitePool,
-    writer: mpsc::Sender<Job>,
+    writer: mpsc::Sender<Work>,
 }
 
 fn options(path: &Path) -> SqliteConnectOptions {
@@ -179,28 +189,74 @@ impl SqliteStore {
     }
 }
 
-async fn write_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Job>) {
+async fn write_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Work>) {
+    let mut batch: Vec<Work> = Vec::with_capacity(MAX_GROUP);
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let started = std::time::Instant::now();
-        let results = write_group(&mut conn, &group).await;
-        metrics::histogram!("nixflow_group_commit_size").record(group.len() as f64);
-        metrics::histogram!("nixflow_group_commit_seconds").record(started.elapsed().as_secs_f64());
-        match results {
-            Ok(results) => {
-                for ((_, reply), result) in group.drain(..).zip(results) {
-                    let _ = reply.send(result);
-                }
-            }
-            Err(e) => {
-                let message = format!("{e:#}");
-                tracing::error!(error = message, "group commit failed");
-                for (_, reply) in group.drain(..) {
-                    let _ = reply.send(Err(CommitError::Database(anyhow::anyhow!("commit failed: {message}"))));
+    while rx.recv_many(&mut batch, MAX_GROUP).await > 0 {
+        for work in batch.drain(..) {
+            match work {
+                Work::Commit(job) => group.push(job),
+                Work::Claim { now, limit, lease_until, reply } => {
+                    // Commits that arrived first are written first.
+                    flush(&mut conn, &mut group).await;
+                    let _ = reply.send(claim(&mut conn, now, limit, lease_until).await);
                 }
             }
         }
+        flush(&mut conn, &mut group).await;
     }
+}
+
+/// Writes the waiting commits as one group and answers each.
+async fn flush(conn: &mut SqliteConnection, group: &mut Vec<Job>) {
+    if group.is_empty() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let results = write_group(conn, group).await;
+    metrics::histogram!("nixflow_group_commit_size").record(group.len() as f64);
+    metrics::histogram!("nixflow_group_commit_seconds").record(started.elapsed().as_secs_f64());
+    match results {
+        Ok(results) => {
+            for ((_, reply), result) in group.drain(..).zip(results) {
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            let message = format!("{e:#}");
+            tracing::error!(error = message, "group commit failed");
+            for (_, reply) in group.drain(..) {
+                let _ = reply.send(Err(CommitError::Database(anyhow::anyhow!("commit failed: {message}"))));
+            }
+        }
+    }
+}
+
+/// Claims up to `limit` due tickets, earliest first, until `lease_until`. One statement, so the
+/// claim is atomic against other instances sharing the file.
+fn claim(
+    conn: &mut SqliteConnection,
+    now: Millis,
+    limit: usize,
+    lease_until: Millis,
+) -> BoxFuture<'_, anyhow::Result<Vec<Scheduled>>> {
+    Box::pin(async move {
+        let rows = sqlx::query(
+            "UPDATE tickets SET claimed_until = ?1
+             WHERE id IN (SELECT id FROM tickets
+                          WHERE due_at <= ?2 AND (claimed_until IS NULL OR claimed_until <= ?2)
+                          ORDER BY due_at, id LIMIT ?3)
+             RETURNING id, due_at, version",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::try_from(limit)?)
+        .fetch_all(&mut *conn)
+        .await?;
+        let mut due = rows.iter().map(scheduled_from_row).collect::<anyhow::Result<Vec<_>>>()?;
+        due.sort_by(|a, b| (a.due_at, &a.ticket).cmp(&(b.due_at, &b.ticket)));
+        Ok(due)
+    })
 }
 
 /// One transaction for the group; each commit in its own savepoint.
@@ -490,7 +546,7 @@ impl EventStore for SqliteStore {
     async fn commit(&self, commit: Commit) -> Result<Vec<StoredEvent>, CommitError> {
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send((commit, reply))
+            .send(Work::Commit((commit, reply)))
             .await
             .map_err(|_| CommitError::Database(anyhow::anyhow!("the writer task has stopped")))?;
         answer.await.map_err(|_| CommitError::Database(anyhow::anyhow!("the writer task has stopped")))?
@@ -716,22 +772,12 @@ impl EventStore for SqliteStore {
     }
 
     async fn claim_due(&self, now: Millis, limit: usize, lease_until: Millis) -> anyhow::Result<Vec<Scheduled>> {
-        // One statement: the claim is atomic against other instances sharing the file.
-        let rows = sqlx::query(
-            "UPDATE tickets SET claimed_until = ?1
-             WHERE id IN (SELECT id FROM tickets
-                          WHERE due_at <= ?2 AND (claimed_until IS NULL OR claimed_until <= ?2)
-                          ORDER BY due_at, id LIMIT ?3)
-             RETURNING id, due_at, version",
-        )
-        .bind(lease_until)
-        .bind(now)
-        .bind(i64::try_from(limit)?)
-        .fetch_all(&self.side)
-        .await?;
-        let mut due = rows.iter().map(scheduled_from_row).collect::<anyhow::Result<Vec<_>>>()?;
-        due.sort_by(|a, b| (a.due_at, &a.ticket).cmp(&(b.due_at, &b.ticket)));
-        Ok(due)
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Work::Claim { now, limit, lease_until, reply })
+            .await
+            .map_err(|_| anyhow::anyhow!("the writer task has stopped"))?;
+        answer.await.map_err(|_| anyhow::anyhow!("the writer task has stopped"))?
     }
 
     async fn scheduled(
