@@ -137,8 +137,8 @@ type Job = (Commit, oneshot::Sender<Outcome>);
 
 /// What the writer task does, in arrival order.
 enum Work {
-    /// A commit, written in a group with the commits around it.
-    Commit(Job),
+    /// A commit, written in a group with the commits around it (boxed: a commit is large).
+    Commit(Box<Job>),
     /// A scheduler claim. It writes, so it goes through the one writer: as a second writing
     /// connection it waited for SQLite's write lock behind back-to-back group commits (1.4 s
     /// under saturation), and the deadlines it serves slipped.
@@ -195,7 +195,7 @@ async fn write_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Work>) {
     while rx.recv_many(&mut batch, MAX_GROUP).await > 0 {
         for work in batch.drain(..) {
             match work {
-                Work::Commit(job) => group.push(job),
+                Work::Commit(job) => group.push(*job),
                 Work::Claim { now, limit, lease_until, reply } => {
                     // Commits that arrived first are written first.
                     flush(&mut conn, &mut group).await;
@@ -546,7 +546,7 @@ impl EventStore for SqliteStore {
     async fn commit(&self, commit: Commit) -> Result<Vec<StoredEvent>, CommitError> {
         let (reply, answer) = oneshot::channel();
         self.writer
-            .send(Work::Commit((commit, reply)))
+            .send(Work::Commit(Box::new((commit, reply))))
             .await
             .map_err(|_| CommitError::Database(anyhow::anyhow!("the writer task has stopped")))?;
         answer.await.map_err(|_| CommitError::Database(anyhow::anyhow!("the writer task has stopped")))?
