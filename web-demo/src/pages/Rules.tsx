@@ -155,6 +155,16 @@ function FieldProblems({ problems }: { problems: Problem[] }) {
   );
 }
 
+function RemoveCell({ rule, onRemove }: { rule: string; onRemove: () => void }) {
+  return (
+    <td>
+      <button className="link" onClick={onRemove} aria-label={`remove ${rule}`}>
+        Remove
+      </button>
+    </td>
+  );
+}
+
 function RuleForms({ draft, problems, onChange }: { draft: RuleSet; problems: Problem[]; onChange: (r: RuleSet) => void }) {
   const edit = <K extends 'prioritization' | 'assignment' | 'escalation'>(kind: K, i: number, patch: Partial<RuleSet[K][number]>) => {
     const list = draft[kind].map((r, j) => (j === i ? { ...r, ...patch } : r));
@@ -162,6 +172,8 @@ function RuleForms({ draft, problems, onChange }: { draft: RuleSet; problems: Pr
   };
   const remove = (kind: 'prioritization' | 'assignment' | 'escalation', i: number) =>
     onChange({ ...draft, [kind]: draft[kind].filter((_, j) => j !== i) });
+  const add = <K extends 'prioritization' | 'assignment' | 'escalation'>(kind: K, rule: RuleSet[K][number]) =>
+    onChange({ ...draft, [kind]: [...draft[kind], rule] });
   const unique = (prefix: string, list: { id: string }[]) => {
     let n = list.length + 1;
     while (list.some((r) => r.id === `${prefix}-${n}`)) n++;
@@ -231,23 +243,14 @@ function RuleForms({ draft, problems, onChange }: { draft: RuleSet; problems: Pr
                     onChange={(e) => edit('prioritization', i, { may_lower: e.target.checked })}
                   />
                 </td>
-                <td>
-                  <button className="link" onClick={() => remove('prioritization', i)} aria-label={`remove ${r.id}`}>
-                    Remove
-                  </button>
-                </td>
+                <RemoveCell rule={r.id} onRemove={() => remove('prioritization', i)} />
               </tr>
             ))}
           </tbody>
         </table>
         <button
           className="secondary"
-          onClick={() =>
-            onChange({
-              ...draft,
-              prioritization: [...draft.prioritization, { id: unique('keyword', draft.prioritization), keywords: [''], priority: 'High' }],
-            })
-          }
+          onClick={() => add('prioritization', { id: unique('keyword', draft.prioritization), keywords: [''], priority: 'High' })}
         >
           Add prioritization rule
         </button>
@@ -284,20 +287,14 @@ function RuleForms({ draft, problems, onChange }: { draft: RuleSet; problems: Pr
                   <input aria-label={`role of ${r.id}`} value={r.role} onChange={(e) => edit('assignment', i, { role: e.target.value })} />
                   <FieldProblems problems={problemsFor(problems, r.id, 'role')} />
                 </td>
-                <td>
-                  <button className="link" onClick={() => remove('assignment', i)}>
-                    Remove
-                  </button>
-                </td>
+                <RemoveCell rule={r.id} onRemove={() => remove('assignment', i)} />
               </tr>
             ))}
           </tbody>
         </table>
         <button
           className="secondary"
-          onClick={() =>
-            onChange({ ...draft, assignment: [...draft.assignment, { id: unique('assign', draft.assignment), category: 'Software', role: 'Engineer' }] })
-          }
+          onClick={() => add('assignment', { id: unique('assign', draft.assignment), category: 'Software', role: 'Engineer' })}
         >
           Add assignment rule
         </button>
@@ -369,11 +366,7 @@ function RuleForms({ draft, problems, onChange }: { draft: RuleSet; problems: Pr
                     ))}
                   </select>
                 </td>
-                <td>
-                  <button className="link" onClick={() => remove('escalation', i)}>
-                    Remove
-                  </button>
-                </td>
+                <RemoveCell rule={r.id} onRemove={() => remove('escalation', i)} />
               </tr>
             ))}
           </tbody>
@@ -381,13 +374,7 @@ function RuleForms({ draft, problems, onChange }: { draft: RuleSet; problems: Pr
         <button
           className="secondary"
           onClick={() =>
-            onChange({
-              ...draft,
-              escalation: [
-                ...draft.escalation,
-                { id: unique('escalate', draft.escalation), priority: 'High', status: 'InProgress', after: 'PT4H', escalate_to_role: 'Manager' },
-              ],
-            })
+            add('escalation', { id: unique('escalate', draft.escalation), priority: 'High', status: 'InProgress', after: 'PT4H', escalate_to_role: 'Manager' })
           }
         >
           Add escalation rule
