@@ -9,11 +9,7 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use host_server::AppState;
-use host_server::clock::SystemClock;
 
 const PROBES: usize = 300;
 
@@ -37,10 +33,7 @@ async fn probe(http: &reqwest::Client, base: &str, n: usize) -> Vec<f64> {
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let dir = tempfile::tempdir()?;
-        let config = common::config(&dir.path().join("db.sqlite"), None);
-        let state = AppState::build(&config, Arc::new(SystemClock)).await?;
-        let base = common::serve(state.clone()).await?;
+        let (_dir, state, base) = common::start().await?;
         let http = reqwest::Client::new();
         let baseline = probe(&http, &base, PROBES).await;
 

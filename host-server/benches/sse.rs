@@ -8,12 +8,9 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use host_server::AppState;
-use host_server::clock::SystemClock;
 use serde_json::{Value, json};
 
 fn now_ms() -> i64 {
@@ -40,10 +37,7 @@ async fn create(http: &reqwest::Client, base: &str, token: &str, n: usize) {
 fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let dir = tempfile::tempdir()?;
-        let config = common::config(&dir.path().join("db.sqlite"), None);
-        let state = AppState::build(&config, Arc::new(SystemClock)).await?;
-        let base = common::serve(state).await?;
+        let (_dir, _state, base) = common::start().await?;
         let http = reqwest::Client::new();
         let login = |user: &'static str| {
             let (http, base) = (http.clone(), base.clone());

@@ -3,7 +3,9 @@
 #![allow(dead_code, reason = "each bench uses part of it")]
 
 use std::path::Path;
+use std::sync::Arc;
 
+use host_server::clock::SystemClock;
 use host_server::{AppState, Config, app};
 
 /// The embedded default (or Redis under `redis_prefix`), demo users, no scheduler loop.
@@ -30,4 +32,13 @@ pub async fn serve(state: AppState) -> anyhow::Result<String> {
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(axum::serve(listener, app(state)).into_future());
     Ok(base)
+}
+
+/// A served app on a fresh embedded database: the directory (keep it alive), the state, the base
+/// URL.
+pub async fn start() -> anyhow::Result<(tempfile::TempDir, AppState, String)> {
+    let dir = tempfile::tempdir()?;
+    let state = AppState::build(&config(&dir.path().join("db.sqlite"), None), Arc::new(SystemClock)).await?;
+    let base = serve(state.clone()).await?;
+    Ok((dir, state, base))
 }
