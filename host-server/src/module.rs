@@ -4,13 +4,18 @@
 //! The module implements the host ABI documented in ARCHITECTURE.md (and in
 //! `rules-wasm/src/host_abi.rs`): no imports; exports `memory`, `nixflow_abi_version`,
 //! `nixflow_alloc`, `nixflow_free` and `nixflow_call`.
+//!
+//! [`RuleModule::pre_initialize`] makes a copy of a module whose fresh instances start with a
+//! rule set already compiled in the codec's cache (a Wizer snapshot): still a fresh `Store` per
+//! call, without the per-call cost of compiling the rule set.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::{
-    Config, Engine, ExternType, InstancePre, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, Trap,
-    TypedFunc, WasmFeatures,
+    Config, Engine, ExternType, Instance, InstancePre, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder,
+    Trap, TypedFunc, Val, WasmFeatures,
 };
 
 /// The ABI versions this host speaks.
@@ -120,10 +125,14 @@ pub fn engine(limits: &Limits) -> Result<Engine, ModuleError> {
 pub struct RuleModule {
     engine: Engine,
     pre: InstancePre<StoreData>,
+    /// The bytes it was compiled from (pre-initialization instruments them).
+    bytes: Arc<[u8]>,
     sha256: String,
     abi_version: u32,
     size: usize,
     limits: Limits,
+    /// Whether instances start from a snapshot ([`RuleModule::pre_initialize`]).
+    pre_initialized: bool,
 }
 
 impl RuleModule {
@@ -143,15 +152,17 @@ impl RuleModule {
     /// come from [`engine`] with the same limits, and checks its ABI.
     pub fn compile(engine: &Engine, bytes: &[u8], limits: Limits) -> Result<Self, ModuleError> {
         let engine = engine.clone();
-        let module = Module::new(&engine, bytes).map_err(|e| ModuleError::Compile(format!("{e:#}")))?;
-        if let Some(import) = module.imports().next() {
-            return Err(ModuleError::HasImports(format!("{}::{}", import.module(), import.name())));
-        }
-        check_memory(&module, limits.memory_bytes)?;
-        let linker: Linker<StoreData> = Linker::new(&engine);
-        let pre = linker.instantiate_pre(&module).map_err(|e| ModuleError::Compile(format!("{e:#}")))?;
-        let mut this =
-            Self { engine, pre, sha256: hex(&Sha256::digest(bytes)), abi_version: 0, size: bytes.len(), limits };
+        let pre = instantiate_pre(&engine, bytes, limits)?;
+        let mut this = Self {
+            engine,
+            pre,
+            bytes: bytes.into(),
+            sha256: hex(&Sha256::digest(bytes)),
+            abi_version: 0,
+            size: bytes.len(),
+            limits,
+            pre_initialized: false,
+        };
         let version = {
             let mut store = this.store()?;
             let instance = this.pre.instantiate(&mut store).map_err(trap)?;
@@ -184,6 +195,56 @@ impl RuleModule {
         self.size
     }
 
+    /// Whether this is a pre-initialized copy ([`RuleModule::pre_initialize`]).
+    pub fn is_pre_initialized(&self) -> bool {
+        self.pre_initialized
+    }
+
+    /// A copy of this module whose instances start where a fresh instance of it stands after
+    /// answering `warm_up` (and freeing both buffers): its linear memory and globals are
+    /// snapshotted (Wizer) into the copy's data segments and global initialisers. The host warms
+    /// a module up with a `validate` of the active rule set, so the codec's one-entry cache
+    /// already holds the compiled rule set in every fresh instance of the copy.
+    ///
+    /// INVARIANT: the copy answers every request exactly as this module does. Its code is this
+    /// module's, unchanged; only the starting state differs, and the codec's cache changes speed,
+    /// never answers (a request with another rule set simply misses it). So the copy keeps this
+    /// module's identity: sha256, size, ABI version, limits.
+    ///
+    /// Fails when `warm_up` does not succeed (the answer must be a codec success).
+    pub fn pre_initialize(&self, warm_up: &[u8]) -> Result<RuleModule, ModuleError> {
+        let compile = |e: wasmtime::Error| ModuleError::Compile(format!("pre-initialization: {e:#}"));
+        let wizer = wasmtime_wizer::Wizer::new();
+        // Instrumenting exports every global, so that the snapshot can read them.
+        let (cx, instrumented) = wizer.instrument(&self.bytes).map_err(compile)?;
+        let pre = instantiate_pre(&self.engine, &instrumented, self.limits)?;
+        let mut store = self.store()?;
+        let instance = pre.instantiate(&mut store).map_err(trap)?;
+        let mut bound = ModuleInstance::bind(store, instance, self.limits)?;
+        let answer = bound.call(warm_up)?;
+        if !answer.starts_with(r#"{"type":"success""#) {
+            return Err(ModuleError::BadAnswer(format!("the warm-up request failed: {answer}")));
+        }
+        let mut state = SnapshotState { store: &mut bound.store, instance, missing: None };
+        let snapshot = poll_ready(wizer.snapshot(&cx, &mut state))
+            .ok_or_else(|| ModuleError::Compile("pre-initialization did not complete".into()))?
+            .map_err(compile)?;
+        if let Some(name) = state.missing {
+            return Err(ModuleError::Compile(format!("pre-initialization: the snapshot has no `{name}`")));
+        }
+        let pre = instantiate_pre(&self.engine, &snapshot, self.limits)?;
+        Ok(Self {
+            engine: self.engine.clone(),
+            pre,
+            bytes: Arc::clone(&self.bytes),
+            sha256: self.sha256.clone(),
+            abi_version: self.abi_version,
+            size: self.size,
+            limits: self.limits,
+            pre_initialized: true,
+        })
+    }
+
     /// Answers one codec request in a fresh instance (no state survives the call).
     pub fn call(&self, request: &[u8]) -> Result<String, ModuleError> {
         self.instance()?.call(request)
@@ -209,6 +270,77 @@ impl RuleModule {
     pub fn instance(&self) -> Result<ModuleInstance, ModuleError> {
         let mut store = self.store()?;
         let instance = self.pre.instantiate(&mut store).map_err(trap)?;
+        ModuleInstance::bind(store, instance, self.limits)
+    }
+}
+
+/// Compiles `bytes` (never precompiled artifacts) for instantiation with no imports, and checks
+/// its memory against the cap.
+fn instantiate_pre(engine: &Engine, bytes: &[u8], limits: Limits) -> Result<InstancePre<StoreData>, ModuleError> {
+    let module = Module::new(engine, bytes).map_err(|e| ModuleError::Compile(format!("{e:#}")))?;
+    if let Some(import) = module.imports().next() {
+        return Err(ModuleError::HasImports(format!("{}::{}", import.module(), import.name())));
+    }
+    check_memory(&module, limits.memory_bytes)?;
+    let linker: Linker<StoreData> = Linker::new(engine);
+    linker.instantiate_pre(&module).map_err(|e| ModuleError::Compile(format!("{e:#}")))
+}
+
+/// What Wizer reads from the warmed-up instance: its globals and its memory.
+struct SnapshotState<'a> {
+    store: &'a mut Store<StoreData>,
+    instance: Instance,
+    /// An export Wizer asked for that is not there (it never should be: Wizer instrumented
+    /// the module to export them all). The trait cannot fail, so the error waits here.
+    missing: Option<String>,
+}
+
+impl wasmtime_wizer::InstanceState for SnapshotState<'_> {
+    fn global_get(
+        &mut self,
+        name: &str,
+        _type_hint: wasmtime_wizer::ValType,
+    ) -> impl Future<Output = wasmtime_wizer::SnapshotVal> + Send {
+        use wasmtime_wizer::SnapshotVal;
+        let value = match self.instance.get_global(&mut *self.store, name).map(|g| g.get(&mut *self.store)) {
+            Some(Val::I32(x)) => SnapshotVal::I32(x),
+            Some(Val::I64(x)) => SnapshotVal::I64(x),
+            Some(Val::F32(x)) => SnapshotVal::F32(x),
+            Some(Val::F64(x)) => SnapshotVal::F64(x),
+            Some(Val::V128(x)) => SnapshotVal::V128(x.as_u128()),
+            _ => {
+                self.missing.get_or_insert_with(|| format!("global {name}"));
+                SnapshotVal::I32(0)
+            }
+        };
+        std::future::ready(value)
+    }
+
+    fn memory_contents(&mut self, name: &str, contents: impl FnOnce(&[u8]) + Send) -> impl Future<Output = ()> + Send {
+        match self.instance.get_memory(&mut *self.store, name) {
+            Some(memory) => contents(memory.data(&*self.store)),
+            None => {
+                self.missing.get_or_insert_with(|| format!("memory {name}"));
+                contents(&[]);
+            }
+        }
+        std::future::ready(())
+    }
+}
+
+/// Runs a future that never waits (Wizer's snapshot over [`SnapshotState`], whose futures are
+/// all ready) to completion; `None` if it would wait.
+fn poll_ready<F: Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}
+
+impl ModuleInstance {
+    /// Finds the ABI's exports in a fresh instance.
+    fn bind(mut store: Store<StoreData>, instance: Instance, limits: Limits) -> Result<Self, ModuleError> {
         let memory = instance.get_memory(&mut store, "memory").ok_or(ModuleError::MissingExport("memory"))?;
         let alloc = instance
             .get_typed_func::<u32, u32>(&mut store, "nixflow_alloc")
@@ -219,15 +351,7 @@ impl RuleModule {
         let call = instance
             .get_typed_func::<(u32, u32), u64>(&mut store, "nixflow_call")
             .map_err(|_| ModuleError::MissingExport("nixflow_call"))?;
-        Ok(ModuleInstance {
-            store,
-            memory,
-            alloc,
-            free,
-            call,
-            fuel: self.limits.fuel,
-            epoch_ticks: self.limits.epoch_ticks,
-        })
+        Ok(ModuleInstance { store, memory, alloc, free, call, fuel: limits.fuel, epoch_ticks: limits.epoch_ticks })
     }
 }
 

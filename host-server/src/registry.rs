@@ -355,6 +355,7 @@ impl AppState {
             match self.append(commit).await {
                 Ok(_) => {
                     self.rules.activate(module);
+                    self.prepare_rules();
                     tracing::info!(sha256 = target, rollback, "rule module activated");
                     return Ok(body);
                 }
@@ -430,6 +431,7 @@ impl AppState {
             self.store.module(sha256).await?.ok_or_else(|| anyhow::anyhow!("module {sha256} is not stored"))?;
         let module = self.compile_module(&bytes).await.map_err(|r| anyhow::anyhow!("{}: {}", r.check, r.reason))?;
         self.rules.activate(module);
+        self.prepare_rules();
         tracing::info!(sha256, "rule module activated by another instance");
         Ok(())
     }

@@ -3,11 +3,16 @@
 //! One [`Engine`] for the process; the active module behind an `ArcSwap`, so a call keeps the
 //! module it started with; every call in a fresh `Store` (fuel and memory capped) on Tokio's
 //! blocking pool, away from the executor threads that serve requests.
+//!
+//! A fresh store would compile the rule set again on every call. [`RulesHost::prepare`] builds,
+//! in the background, a pre-initialized copy of the active module warmed up with the active rule
+//! set ([`RuleModule::pre_initialize`]); calls to that module then run in fresh instances of the
+//! copy. Same code, same answers, the rule set already compiled.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use wasmtime::Engine;
@@ -46,6 +51,20 @@ pub struct RulesHost {
     compiled: std::sync::Mutex<Vec<Arc<RuleModule>>>,
     /// Permits for module calls running at once (see [`default_lanes`]).
     lanes: Arc<tokio::sync::Semaphore>,
+    /// The pre-initialized copy of a module, warmed up with a rule set (see [`RulesHost::prepare`]).
+    warm: ArcSwapOption<Warm>,
+    /// The (module, rule-set version) of the newest [`RulesHost::prepare`] request: a slower,
+    /// older preparation that finishes later must not replace a newer one.
+    wanted: std::sync::Mutex<Option<(String, u64)>>,
+}
+
+/// A module's pre-initialized copy, and what it was warmed up with.
+struct Warm {
+    /// sha256 of the module it is a copy of.
+    base: String,
+    /// The version of the rule set compiled into its starting state.
+    rule_set_version: u64,
+    module: Arc<RuleModule>,
 }
 
 /// Compiled modules kept for swapping back.
@@ -75,7 +94,68 @@ impl RulesHost {
             active: ArcSwap::new(Arc::clone(&module)),
             compiled: std::sync::Mutex::new(vec![module]),
             lanes: Arc::new(tokio::sync::Semaphore::new(lanes.max(1))),
+            warm: ArcSwapOption::empty(),
+            wanted: std::sync::Mutex::new(None),
         })
+    }
+
+    /// Prepares, in the background, the copy of `module` that starts with `rule_set` compiled
+    /// (see [`RuleModule::pre_initialize`]); until it is ready, and whenever it fails, calls run
+    /// on `module` itself, only slower. Call it whenever the active module or the active rule set
+    /// changes; the newest request wins, and a repeated one is a no-op.
+    pub fn prepare(self: &Arc<Self>, module: Arc<RuleModule>, rule_set: Arc<ActiveRuleSet>) {
+        let key = (module.sha256().to_owned(), rule_set.version);
+        match self.wanted.lock() {
+            Ok(mut wanted) if wanted.as_ref() != Some(&key) => *wanted = Some(key.clone()),
+            _ => return,
+        }
+        let host = Arc::clone(self);
+        // Detached: the copy lands in `warm` when it is ready.
+        drop(tokio::task::spawn_blocking(move || {
+            demote_this_thread();
+            let started = Instant::now();
+            let warm_up = match serde_json::to_vec(&WarmUp { op: "validate", rule_set: &rule_set.text }) {
+                Ok(bytes) => bytes,
+                Err(e) => return tracing::warn!(error = %e, "cannot write the warm-up request"),
+            };
+            match module.pre_initialize(&warm_up) {
+                Ok(copy) => {
+                    let still_wanted = host.wanted.lock().is_ok_and(|w| w.as_ref() == Some(&key));
+                    if still_wanted {
+                        host.warm.store(Some(Arc::new(Warm {
+                            base: key.0.clone(),
+                            rule_set_version: key.1,
+                            module: Arc::new(copy),
+                        })));
+                    }
+                    let seconds = started.elapsed().as_secs_f64();
+                    metrics::histogram!("nixflow_rule_prepare_seconds").record(seconds);
+                    tracing::info!(
+                        sha256 = key.0,
+                        rule_set = key.1,
+                        seconds,
+                        still_wanted,
+                        "rule module pre-initialized"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(sha256 = key.0, rule_set = key.1, error = %e, "cannot pre-initialize the rule module; calls run cold");
+                }
+            }
+        }));
+    }
+
+    /// The (module sha256, rule-set version) calls to the module start warm with, if any.
+    pub fn prepared(&self) -> Option<(String, u64)> {
+        self.warm.load().as_deref().map(|w| (w.base.clone(), w.rule_set_version))
+    }
+
+    /// What a call to `module` runs: its warmed-up copy when there is one, else itself.
+    fn runner(&self, module: &Arc<RuleModule>) -> Arc<RuleModule> {
+        match self.warm.load().as_deref() {
+            Some(warm) if warm.base == module.sha256() => Arc::clone(&warm.module),
+            _ => Arc::clone(module),
+        }
     }
 
     /// Compiles another module in the same engine (not activated), or returns the one compiled
@@ -121,8 +201,10 @@ impl RulesHost {
         request: &impl Serialize,
     ) -> Result<serde_json::Value, RulesError> {
         let bytes = serde_json::to_vec(request).map_err(|e| ModuleError::BadAnswer(e.to_string()))?;
-        let module = Arc::clone(module);
+        let module = self.runner(module);
         let op = op_name(&bytes);
+        let start = if module.is_pre_initialized() { "warm" } else { "cold" };
+        metrics::counter!("nixflow_rule_calls_total", "op" => op, "start" => start).increment(1);
         let queued = Instant::now();
         let lane = Arc::clone(&self.lanes).acquire_owned().await.map_err(|_| RulesError::Cancelled)?;
         metrics::histogram!("nixflow_rule_lane_wait_seconds", "op" => op).record(queued.elapsed().as_secs_f64());
@@ -187,6 +269,12 @@ fn demote_this_thread() {
 /// waiting whole 4 ms scheduler ticks once every core ran a module (BENCHMARKS.md).
 pub fn default_lanes() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
+
+#[derive(Serialize)]
+struct WarmUp<'a> {
+    op: &'static str,
+    rule_set: &'a RawValue,
 }
 
 fn op_name(request: &[u8]) -> &'static str {

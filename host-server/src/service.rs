@@ -779,8 +779,15 @@ impl AppState {
         let current = self.rule_set.load();
         if version >= current.version {
             self.rule_set.store(Arc::new(ActiveRuleSet { version, text }));
+            self.prepare_rules();
         }
         Ok(())
+    }
+
+    /// Starts warming up the active module with the active rule set (see
+    /// [`crate::rules::RulesHost::prepare`]); call it after either changes.
+    pub(crate) fn prepare_rules(&self) {
+        self.rules.prepare(self.rules.active(), self.rule_set.load_full())
     }
 }
 

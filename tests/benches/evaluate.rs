@@ -1,6 +1,7 @@
 //! Evaluating a typical ticket (about 1 KB of text), JSON in and out included, against the
 //! default rule set and a 500-rule set: native rules-core, the host-abi module in Wasmtime with a
-//! reused instance, and with a fresh instance per call. `./x.sh bench` runs it and
+//! reused instance, with a fresh instance per call, and with a fresh instance per call of a copy
+//! pre-initialized with the rule set (as the server runs it). `./x.sh bench` runs it and
 //! `tests/bench/report.py` turns criterion's estimates into the table in BENCHMARKS.md.
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -22,6 +23,10 @@ fn evaluate(c: &mut Criterion) {
         assert_eq!(instance.call(&request).expect("call"), expected);
         group.bench_function("wasmtime-reused", |b| b.iter(|| instance.call(std::hint::black_box(&request))));
         group.bench_function("wasmtime-fresh", |b| b.iter(|| module.call(std::hint::black_box(&request))));
+        let warm_up = format!(r#"{{"op":"validate","rule_set":{}}}"#, rules);
+        let warm = module.pre_initialize(warm_up.as_bytes()).expect("pre-initialize");
+        assert_eq!(warm.call(&request).expect("call"), expected);
+        group.bench_function("wasmtime-preinit", |b| b.iter(|| warm.call(std::hint::black_box(&request))));
         group.finish();
     }
 }

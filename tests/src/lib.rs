@@ -147,27 +147,54 @@ impl Runtime for Native {
 }
 
 /// (b) the host-abi module in Wasmtime: one long-lived instance (its rule-set cache warm),
-/// or a fresh instance per request.
+/// a fresh instance per request, or a fresh instance per request of a pre-initialized copy
+/// (warmed up with one rule set, as the server runs it).
 pub struct Wasmtime {
     module: host_server::module::RuleModule,
-    fresh: bool,
+    start: Start,
+}
+
+enum Start {
+    Fresh,
+    Reused,
+    PreInitialized,
 }
 
 impl Wasmtime {
     /// Loads the built module.
     pub fn new(fresh: bool) -> Self {
-        let module = host_server::module::RuleModule::from_file(host_module_path(), Default::default())
-            .unwrap_or_else(|e| panic!("cannot load the host-abi module: {e:#}"));
-        Self { module, fresh }
+        Self { module: load_host_module(), start: if fresh { Start::Fresh } else { Start::Reused } }
     }
+
+    /// Loads the built module and pre-initializes it with a `validate` of `rule_set` (JSON text),
+    /// as the server does with its active rule set.
+    pub fn pre_initialized(rule_set: &str) -> Self {
+        let warm_up = format!(r#"{{"op":"validate","rule_set":{rule_set}}}"#);
+        let module = load_host_module()
+            .pre_initialize(warm_up.as_bytes())
+            .unwrap_or_else(|e| panic!("cannot pre-initialize the host-abi module: {e}"));
+        Self { module, start: Start::PreInitialized }
+    }
+}
+
+fn load_host_module() -> host_server::module::RuleModule {
+    host_server::module::RuleModule::from_file(host_module_path(), Default::default())
+        .unwrap_or_else(|e| panic!("cannot load the host-abi module: {e:#}"))
 }
 
 impl Runtime for Wasmtime {
     fn name(&self) -> &'static str {
-        if self.fresh { "wasmtime (fresh instance per call)" } else { "wasmtime (reused instance)" }
+        match self.start {
+            Start::Fresh => "wasmtime (fresh instance per call)",
+            Start::Reused => "wasmtime (reused instance)",
+            Start::PreInitialized => "wasmtime (fresh instance per call of a pre-initialized copy)",
+        }
     }
     fn answer_all(&mut self, requests: &[Vec<u8>]) -> Vec<String> {
-        let mut reused = if self.fresh { None } else { Some(self.module.instance().expect("instantiate")) };
+        let mut reused = match self.start {
+            Start::Reused => Some(self.module.instance().expect("instantiate")),
+            Start::Fresh | Start::PreInitialized => None,
+        };
         requests
             .iter()
             .map(|r| {
