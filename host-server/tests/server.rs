@@ -1,15 +1,16 @@
 //! The service through its public surface: real sockets, a real SQLite file, a real Redis (each
 //! test with its own key prefix), the real rule module in Wasmtime.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use host_server::domain::{MODULES_STREAM, REPORTS_STREAM, RULESET_STREAM, TicketState, USERS_STREAM};
-use host_server::store::EventQuery;
+use host_server::store::{EventQuery, EventStore as _};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use sqlx::Connection as _;
 
 mod common;
 
@@ -555,14 +556,28 @@ async fn replaying_the_log_rebuilds_identical_projections() {
     let s = start(&dir.path().join("db.sqlite"), None).await;
     let (maria, rita) = (s.login("maria").await, s.login("rita").await);
     for n in 0..20 {
-        let id = s.create(&rita, &format!("urgent {n}"), if n % 2 == 0 { "Hardware" } else { "Other" }).await["ticket"]
-            ["id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let created = s.create(&rita, &format!("urgent {n}"), if n % 2 == 0 { "Hardware" } else { "Other" }).await;
+        let id = created["ticket"]["id"].as_str().unwrap().to_owned();
         s.send("POST", &format!("/api/tickets/{id}/comments"), Some(&maria), Some(json!({"body": "looking"}))).await;
+        // Moves that change who carries how many open tickets: the load projection must follow.
+        let step = async |path: &str, body: Value| {
+            let (status, answer) = s.send("POST", &format!("/api/tickets/{id}/{path}"), Some(&maria), Some(body)).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {answer}");
+        };
         if n % 3 == 0 {
-            s.send("POST", &format!("/api/tickets/{id}/approve"), Some(&maria), Some(json!({}))).await;
+            step("approve", json!({})).await;
+            step("transition", json!({"to": "InProgress"})).await;
+            if n % 6 == 0 {
+                step("transition", json!({"to": "Resolved"})).await;
+                if n % 12 == 0 {
+                    // Reopened: open again, for the same assignee.
+                    step("transition", json!({"to": "InProgress"})).await;
+                }
+            }
+        } else if n % 5 == 1 {
+            step("reject", json!({"reason": "duplicate"})).await;
+        } else if n % 4 == 2 {
+            step("assign", json!({"assignee": "u-bob"})).await;
         }
     }
     let events = s.state.store.events(&EventQuery { limit: 10_000, ..Default::default() }).await.unwrap();
@@ -576,9 +591,75 @@ async fn replaying_the_log_rebuilds_identical_projections() {
         *slot = TicketState::apply(slot.take(), &e.stream, e.time, &e.payload);
     }
     assert_eq!(folded.len(), 20);
+    let mut load: HashMap<String, u32> = HashMap::new();
     for (id, state) in folded {
         assert_eq!(s.state.store.ticket(&id).await.unwrap(), state, "ticket {id}");
+        if let Some(TicketState { assignee: Some(a), status, .. }) = state
+            && !status.is_final()
+        {
+            *load.entry(a).or_default() += 1;
+        }
     }
+    assert!(load.len() >= 2, "the moves above leave several people with open tickets: {load:?}");
+    assert_eq!(s.state.store.open_ticket_counts().await.unwrap(), load);
+
+    // A database from before that projection existed: opening it builds it from the tickets.
+    let path = dir.path().join("db.sqlite");
+    let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    sqlx::query("DROP TABLE open_by_assignee").execute(&mut conn).await.unwrap();
+    drop(conn);
+    let reopened = host_server::store::sqlite::SqliteStore::open(&path).await.unwrap();
+    assert_eq!(reopened.open_ticket_counts().await.unwrap(), load);
+}
+
+/// Waits (polling; no timing is asserted) until the host has a warm copy of `module` for
+/// rule-set `version`.
+async fn prepared(s: &Server, module: &str, version: u64) {
+    for _ in 0..600 {
+        if s.state.rules.prepared() == Some((module.to_owned(), version)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no warm copy of {module} for rule set {version}: {:?}", s.state.rules.prepared());
+}
+
+fn warm_calls(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(r#"nixflow_rule_calls_total{op="evaluate",start="warm"}"#))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn calls_start_warm_with_the_active_rule_set_and_follow_a_publication() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(&dir.path().join("db.sqlite"), None).await;
+    let (maria, rita) = (s.login("maria").await, s.login("rita").await);
+    let sha = s.state.rules.active().sha256().to_owned();
+    prepared(&s, &sha, 1).await;
+    let before = warm_calls(&s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap());
+    let t = s.create(&rita, "urgent: the printer is down", "Hardware").await;
+    assert_eq!(t["ticket"]["priority"], "Critical");
+    let after = warm_calls(&s.http.get(format!("{}/metrics", s.base)).send().await.unwrap().text().await.unwrap());
+    assert!(after >= before + 1.0, "the create ran on the warm copy ({before} -> {after})");
+
+    // A new version: decisions follow it at once (the old copy misses its cache and compiles
+    // the new rules), and the host warms a copy for it.
+    let (_, active) = s.send("GET", "/api/rules/active", Some(&rita), None).await;
+    let mut draft = active["rule_set"].clone();
+    draft["prioritization"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "printer", "keywords": ["printer"], "priority": "Low"}));
+    let (status, published) = s.send("POST", "/api/rules", Some(&maria), Some(draft)).await;
+    assert_eq!(status, StatusCode::CREATED, "{published}");
+    let t = s.create(&rita, "printer jammed", "Hardware").await;
+    assert_eq!((t["ticket"]["priority"].as_str(), t["ticket"]["rule_set_version"].as_u64()), (Some("Low"), Some(2)));
+    prepared(&s, &sha, 2).await;
+    let t = s.create(&rita, "printer jammed again", "Hardware").await;
+    assert_eq!((t["ticket"]["priority"].as_str(), t["ticket"]["rule_set_version"].as_u64()), (Some("Low"), Some(2)));
 }
 
 #[tokio::test]
