@@ -338,6 +338,18 @@ fn poll_ready<F: Future>(future: F) -> Option<F::Output> {
     }
 }
 
+/// An instantiated rule module. After a call fails (trap, fuel, memory), its memory may be in
+/// any state: drop the instance and take a fresh one.
+pub struct ModuleInstance {
+    store: Store<StoreData>,
+    memory: Memory,
+    alloc: TypedFunc<u32, u32>,
+    free: TypedFunc<(u32, u32), ()>,
+    call: TypedFunc<(u32, u32), u64>,
+    fuel: u64,
+    epoch_ticks: u64,
+}
+
 impl ModuleInstance {
     /// Finds the ABI's exports in a fresh instance.
     fn bind(mut store: Store<StoreData>, instance: Instance, limits: Limits) -> Result<Self, ModuleError> {
@@ -353,21 +365,7 @@ impl ModuleInstance {
             .map_err(|_| ModuleError::MissingExport("nixflow_call"))?;
         Ok(ModuleInstance { store, memory, alloc, free, call, fuel: limits.fuel, epoch_ticks: limits.epoch_ticks })
     }
-}
 
-/// An instantiated rule module. After a call fails (trap, fuel, memory), its memory may be in
-/// any state: drop the instance and take a fresh one.
-pub struct ModuleInstance {
-    store: Store<StoreData>,
-    memory: Memory,
-    alloc: TypedFunc<u32, u32>,
-    free: TypedFunc<(u32, u32), ()>,
-    call: TypedFunc<(u32, u32), u64>,
-    fuel: u64,
-    epoch_ticks: u64,
-}
-
-impl ModuleInstance {
     fn refuel(&mut self) -> Result<(), ModuleError> {
         self.store.set_epoch_deadline(self.epoch_ticks);
         self.store.set_fuel(self.fuel).map_err(trap)

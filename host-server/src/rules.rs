@@ -53,9 +53,20 @@ pub struct RulesHost {
     lanes: Arc<tokio::sync::Semaphore>,
     /// The pre-initialized copy of a module, warmed up with a rule set (see [`RulesHost::prepare`]).
     warm: ArcSwapOption<Warm>,
-    /// The (module, rule-set version) of the newest [`RulesHost::prepare`] request: a slower,
-    /// older preparation that finishes later must not replace a newer one.
-    wanted: std::sync::Mutex<Option<(String, u64)>>,
+    /// The preparation queue (see [`RulesHost::prepare`]).
+    wanted: std::sync::Mutex<Wanted>,
+}
+
+/// What [`RulesHost::prepare`] was asked for.
+#[derive(Default)]
+struct Wanted {
+    /// The (module sha256, rule-set version) of the newest request: an older preparation that
+    /// finishes later must not replace it.
+    latest: Option<(String, u64)>,
+    /// The newest request not started yet.
+    next: Option<(Arc<RuleModule>, Arc<ActiveRuleSet>)>,
+    /// Whether the worker thread is running.
+    running: bool,
 }
 
 /// A module's pre-initialized copy, and what it was warmed up with.
@@ -95,34 +106,63 @@ impl RulesHost {
             compiled: std::sync::Mutex::new(vec![module]),
             lanes: Arc::new(tokio::sync::Semaphore::new(lanes.max(1))),
             warm: ArcSwapOption::empty(),
-            wanted: std::sync::Mutex::new(None),
+            wanted: std::sync::Mutex::new(Wanted::default()),
         })
     }
 
     /// Prepares, in the background, the copy of `module` that starts with `rule_set` compiled
     /// (see [`RuleModule::pre_initialize`]); until it is ready, and whenever it fails, calls run
     /// on `module` itself, only slower. Call it whenever the active module or the active rule set
-    /// changes; the newest request wins, and a repeated one is a no-op.
+    /// changes. One preparation runs at a time, on one blocking thread; requests that arrive
+    /// meanwhile collapse into the newest (fifty activations in a row cost two preparations, not
+    /// fifty), and a repeated request is a no-op.
     pub fn prepare(self: &Arc<Self>, module: Arc<RuleModule>, rule_set: Arc<ActiveRuleSet>) {
         let key = (module.sha256().to_owned(), rule_set.version);
-        match self.wanted.lock() {
-            Ok(mut wanted) if wanted.as_ref() != Some(&key) => *wanted = Some(key.clone()),
-            _ => return,
+        {
+            let Ok(mut wanted) = self.wanted.lock() else { return };
+            if wanted.latest.as_ref() == Some(&key) {
+                return;
+            }
+            wanted.latest = Some(key);
+            wanted.next = Some((module, rule_set));
+            if wanted.running {
+                return;
+            }
+            wanted.running = true;
         }
         let host = Arc::clone(self);
-        // Detached: the copy lands in `warm` when it is ready.
-        drop(tokio::task::spawn_blocking(move || {
-            demote_this_thread();
+        // Detached: each copy lands in `warm` when it is ready.
+        drop(tokio::task::spawn_blocking(move || host.prepare_queued()));
+    }
+
+    /// The preparation worker: builds the newest request until none is left.
+    fn prepare_queued(&self) {
+        demote_this_thread();
+        loop {
+            let (module, rule_set) = match self.wanted.lock() {
+                Ok(mut wanted) => match wanted.next.take() {
+                    Some(job) => job,
+                    None => {
+                        wanted.running = false;
+                        return;
+                    }
+                },
+                Err(_) => return,
+            };
+            let key = (module.sha256().to_owned(), rule_set.version);
             let started = Instant::now();
             let warm_up = match serde_json::to_vec(&WarmUp { op: "validate", rule_set: &rule_set.text }) {
                 Ok(bytes) => bytes,
-                Err(e) => return tracing::warn!(error = %e, "cannot write the warm-up request"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot write the warm-up request");
+                    continue;
+                }
             };
             match module.pre_initialize(&warm_up) {
                 Ok(copy) => {
-                    let still_wanted = host.wanted.lock().is_ok_and(|w| w.as_ref() == Some(&key));
+                    let still_wanted = self.wanted.lock().is_ok_and(|w| w.latest.as_ref() == Some(&key));
                     if still_wanted {
-                        host.warm.store(Some(Arc::new(Warm {
+                        self.warm.store(Some(Arc::new(Warm {
                             base: key.0.clone(),
                             rule_set_version: key.1,
                             module: Arc::new(copy),
@@ -142,7 +182,7 @@ impl RulesHost {
                     tracing::warn!(sha256 = key.0, rule_set = key.1, error = %e, "cannot pre-initialize the rule module; calls run cold");
                 }
             }
-        }));
+        }
     }
 
     /// The (module sha256, rule-set version) calls to the module start warm with, if any.
