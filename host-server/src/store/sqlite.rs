@@ -1,10 +1,10 @@
 //! The embedded default store: one SQLite file in WAL mode with `synchronous = FULL`, so an
 //! acknowledged commit has reached the disk.
 //!
-//! Writes go through one writer task that commits in groups: it takes every commit waiting in its
-//! queue, applies each inside its own savepoint (one refused commit does not sink the others) and
-//! makes the whole group durable with one `COMMIT` — one disk sync for many requests, without
-//! relaxing durability. Reads use a pool of read connections.
+//! Writes go through one writer thread ([`writer`]) that commits in groups — one disk sync for
+//! many requests, without relaxing durability. Reads use a pool of read-only sqlx connections.
+
+mod writer;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -13,20 +13,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
-use futures_util::future::BoxFuture;
 use rules_core::model::Millis;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Connection, Row, SqliteConnection, SqlitePool};
-use tokio::sync::{mpsc, oneshot};
+use rusqlite::OptionalExtension;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, SqlitePool};
 
+use self::writer::Writer;
 use super::{
-    Commit, CommitError, EventQuery, EventStore, IdempotencyRecord, ModuleRecord, NewEvent, Permission, Scheduled,
-    StoredEvent, TicketFilter, UserRecord,
+    Commit, CommitError, EventQuery, EventStore, IdempotencyRecord, ModuleRecord, Permission, Scheduled, StoredEvent,
+    TicketFilter, UserRecord,
 };
 use crate::domain::{EventPayload, PUBLIC_STREAMS, TicketState};
-
-/// At most this many commits share one transaction.
-const MAX_GROUP: usize = 256;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
@@ -114,36 +111,27 @@ CREATE TABLE IF NOT EXISTS idempotency (
 const ADDED_COLUMNS: [(&str, &str, &str); 2] =
     [("tickets", "due_at", "INTEGER"), ("tickets", "claimed_until", "INTEGER")];
 
-async fn migrate(conn: &mut SqliteConnection) -> anyhow::Result<()> {
+fn migrate(conn: &mut rusqlite::Connection) -> anyhow::Result<()> {
     for (table, column, kind) in ADDED_COLUMNS {
-        let present: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?"))
-                .bind(column)
-                .fetch_optional(&mut *conn)
-                .await?;
+        let present = conn
+            .query_row(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"), [column], |_| Ok(()))
+            .optional()?;
         if present.is_none() {
-            sqlx::raw_sql(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}")).execute(&mut *conn).await?;
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
         }
     }
     // The due-time index: a scheduler tick reads only the tickets that are due.
-    sqlx::raw_sql("CREATE INDEX IF NOT EXISTS tickets_by_due ON tickets (due_at, id) WHERE due_at IS NOT NULL")
-        .execute(&mut *conn)
-        .await?;
-    let has_load: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'open_by_assignee'")
-            .fetch_optional(&mut *conn)
-            .await?;
-    if has_load.is_none() {
+    conn.execute_batch("CREATE INDEX IF NOT EXISTS tickets_by_due ON tickets (due_at, id) WHERE due_at IS NOT NULL")?;
+    if !writer::has_table(conn, "open_by_assignee")? {
         // One transaction: the table, its triggers (the table alone may have been dropped: its
         // triggers live on `tickets`), and its first rows from the tickets as they are.
-        sqlx::raw_sql(&format!(
-            "BEGIN IMMEDIATE; {OPEN_BY_ASSIGNEE}
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch(&format!(
+            "{OPEN_BY_ASSIGNEE}
              INSERT INTO open_by_assignee (assignee, open)
-               SELECT assignee, COUNT(*) FROM tickets WHERE open = 1 AND assignee IS NOT NULL GROUP BY assignee;
-             COMMIT;"
-        ))
-        .execute(&mut *conn)
-        .await?;
+               SELECT assignee, COUNT(*) FROM tickets WHERE open = 1 AND assignee IS NOT NULL GROUP BY assignee;"
+        ))?;
+        tx.commit()?;
     }
     Ok(())
 }
@@ -181,378 +169,38 @@ WHEN OLD.open = 1 AND OLD.assignee IS NOT NULL BEGIN
 END;
 ";
 
-type Outcome = Result<Vec<StoredEvent>, CommitError>;
-type Job = (Commit, oneshot::Sender<Outcome>);
-
-/// What the writer task does, in arrival order.
-enum Work {
-    /// A commit, written in a group with the commits around it (boxed: a commit is large).
-    Commit(Box<Job>),
-    /// A scheduler claim. It writes, so it goes through the one writer: as a second writing
-    /// connection it waited for SQLite's write lock behind back-to-back group commits (1.4 s
-    /// under saturation), and the deadlines it serves slipped.
-    Claim { now: Millis, limit: usize, lease_until: Millis, reply: oneshot::Sender<anyhow::Result<Vec<Scheduled>>> },
-}
-
 /// The SQLite store.
 pub struct SqliteStore {
     pool: SqlitePool,
-    /// Writes that are not events (users, sessions): one connection, outside the group commit.
-    side: SqlitePool,
-    writer: mpsc::Sender<Work>,
+    /// Every write.
+    writer: Writer,
 }
 
 fn options(path: &Path) -> SqliteConnectOptions {
     SqliteConnectOptions::from_str("sqlite://")
         .unwrap_or_default()
         .filename(path)
-        .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
-        // INVARIANT: FULL — the WAL is synced at every commit, so an acknowledged write
-        // survives a crash or power loss.
-        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
+        .read_only(true)
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and starts the writer task.
+    /// Opens (creating if needed) the database file and starts the writer thread.
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let mut writer = SqliteConnection::connect_with(&options(path))
-            .await
-            .with_context(|| format!("opening database {}", path.display()))?;
-        sqlx::raw_sql(SCHEMA).execute(&mut writer).await.context("creating the schema")?;
-        migrate(&mut writer).await.context("migrating the schema")?;
+        let owned = path.to_owned();
+        let writer = tokio::task::spawn_blocking(move || Writer::start(&owned)).await??;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options(path).read_only(true))
+            .connect_with(options(path))
             .await
             .context("opening read connections")?;
-        let side = SqlitePoolOptions::new().max_connections(1).connect_with(options(path)).await?;
-        let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(write_loop(writer, rx));
-        Ok(Self { pool, side, writer: tx })
+        Ok(Self { pool, writer })
     }
-}
-
-async fn write_loop(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Work>) {
-    let mut batch: Vec<Work> = Vec::with_capacity(MAX_GROUP);
-    let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while rx.recv_many(&mut batch, MAX_GROUP).await > 0 {
-        for work in batch.drain(..) {
-            match work {
-                Work::Commit(job) => group.push(*job),
-                Work::Claim { now, limit, lease_until, reply } => {
-                    // Commits that arrived first are written first.
-                    flush(&mut conn, &mut group).await;
-                    let _ = reply.send(claim(&mut conn, now, limit, lease_until).await);
-                }
-            }
-        }
-        flush(&mut conn, &mut group).await;
-    }
-}
-
-/// Writes the waiting commits as one group and answers each.
-async fn flush(conn: &mut SqliteConnection, group: &mut Vec<Job>) {
-    if group.is_empty() {
-        return;
-    }
-    let started = std::time::Instant::now();
-    let results = write_group(conn, group).await;
-    metrics::histogram!("nixflow_group_commit_size").record(group.len() as f64);
-    metrics::histogram!("nixflow_group_commit_seconds").record(started.elapsed().as_secs_f64());
-    match results {
-        Ok(results) => {
-            for ((_, reply), result) in group.drain(..).zip(results) {
-                let _ = reply.send(result);
-            }
-        }
-        Err(e) => {
-            let message = format!("{e:#}");
-            tracing::error!(error = message, "group commit failed");
-            for (_, reply) in group.drain(..) {
-                let _ = reply.send(Err(CommitError::Database(anyhow::anyhow!("commit failed: {message}"))));
-            }
-        }
-    }
-}
-
-/// Claims up to `limit` due tickets, earliest first, until `lease_until`. One statement, so the
-/// claim is atomic against other instances sharing the file.
-fn claim(
-    conn: &mut SqliteConnection,
-    now: Millis,
-    limit: usize,
-    lease_until: Millis,
-) -> BoxFuture<'_, anyhow::Result<Vec<Scheduled>>> {
-    Box::pin(async move {
-        let rows = sqlx::query(
-            "UPDATE tickets SET claimed_until = ?1
-             WHERE id IN (SELECT id FROM tickets
-                          WHERE due_at <= ?2 AND (claimed_until IS NULL OR claimed_until <= ?2)
-                          ORDER BY due_at, id LIMIT ?3)
-             RETURNING id, due_at, version",
-        )
-        .bind(lease_until)
-        .bind(now)
-        .bind(i64::try_from(limit)?)
-        .fetch_all(&mut *conn)
-        .await?;
-        let mut due = rows.iter().map(scheduled_from_row).collect::<anyhow::Result<Vec<_>>>()?;
-        due.sort_by(|a, b| (a.due_at, &a.ticket).cmp(&(b.due_at, &b.ticket)));
-        Ok(due)
-    })
-}
-
-/// One transaction for the group; each commit in its own savepoint.
-// The futures are boxed: sqlx's executor traits trip the compiler's higher-ranked `Send` check
-// when these run inside `tokio::spawn` unboxed.
-fn write_group<'a>(conn: &'a mut SqliteConnection, group: &'a [Job]) -> BoxFuture<'a, anyhow::Result<Vec<Outcome>>> {
-    Box::pin(async move {
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let mut results = Vec::with_capacity(group.len());
-        for (commit, _) in group {
-            sqlx::query("SAVEPOINT one_commit").execute(&mut *conn).await?;
-            let result = write_one(conn, commit).await;
-            let undo = if result.is_ok() {
-                Ok(())
-            } else {
-                sqlx::query("ROLLBACK TO one_commit").execute(&mut *conn).await.map(drop)
-            };
-            if let Err(e) = undo.and(sqlx::query("RELEASE one_commit").execute(&mut *conn).await.map(drop)) {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Err(e.into());
-            }
-            results.push(result);
-        }
-        if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            return Err(e.into());
-        }
-        Ok(results)
-    })
-}
-
-fn classify(e: sqlx::Error, stream: &str) -> CommitError {
-    if let sqlx::Error::Database(db) = &e
-        && db.is_unique_violation()
-    {
-        let message = db.message();
-        if message.contains("events.stream") {
-            return CommitError::VersionConflict(stream.to_owned());
-        }
-        if message.contains("round_robin") {
-            return CommitError::CounterTaken { role: String::new(), counter: 0 };
-        }
-        if message.contains("tickets.number") {
-            return CommitError::NumberTaken;
-        }
-        if message.contains("idempotency") {
-            return CommitError::IdempotencyKeyTaken;
-        }
-        if message.contains("users.username") {
-            return CommitError::UsernameTaken;
-        }
-        if message.contains("modules.sha256") {
-            return CommitError::KeyTaken("module".into());
-        }
-        if message.contains("transition_keys") {
-            return CommitError::KeyTaken(String::new());
-        }
-    }
-    CommitError::Database(anyhow::Error::new(e).context("writing a commit"))
-}
-
-fn write_one<'a>(
-    conn: &'a mut SqliteConnection,
-    commit: &'a Commit,
-) -> BoxFuture<'a, Result<Vec<StoredEvent>, CommitError>> {
-    Box::pin(async move {
-        let current: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?")
-            .bind(&commit.stream)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| classify(e, &commit.stream))?;
-        if u64::try_from(current).ok() != Some(commit.expected_version) {
-            return Err(CommitError::VersionConflict(commit.stream.clone()));
-        }
-        let requester = commit.ticket.as_ref().map(|t| t.requester.clone());
-        // All of the commit's events in one statement: each statement is a round trip to the
-        // connection's thread, and a create appends five events.
-        let mut stored = Vec::with_capacity(commit.events.len());
-        if !commit.events.is_empty() {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO events (id, stream, version, type, time, actor, correlation_id, causation_id, data, requester) ",
-            );
-            let mut rows = Vec::with_capacity(commit.events.len());
-            for (version, event) in (commit.expected_version + 1..).zip(&commit.events) {
-                let data = serde_json::to_string(&event.payload).map_err(|e| CommitError::Database(e.into()))?;
-                rows.push((version, event, data));
-            }
-            insert.push_values(&rows, |mut row, (version, event, data)| {
-                row.push_bind(&event.id)
-                    .push_bind(&commit.stream)
-                    .push_bind(i64::try_from(*version).unwrap_or(i64::MAX))
-                    .push_bind(event.payload.kind())
-                    .push_bind(event.time)
-                    .push_bind(&event.actor)
-                    .push_bind(&event.correlation_id)
-                    .push_bind(&event.causation_id)
-                    .push_bind(data)
-                    .push_bind(&requester);
-            });
-            // RETURNING promises no row order: match positions to events by version.
-            insert.push(" RETURNING version, position");
-            let returned: Vec<(i64, i64)> =
-                insert.build_query_as().fetch_all(&mut *conn).await.map_err(|e| classify(e, &commit.stream))?;
-            let positions: std::collections::HashMap<i64, i64> = returned.into_iter().collect();
-            for (version, event, _) in rows {
-                let NewEvent { id, payload, time, actor, correlation_id, causation_id } = event;
-                let position =
-                    positions.get(&i64::try_from(version).unwrap_or(i64::MAX)).copied().ok_or_else(|| {
-                        CommitError::Database(anyhow::anyhow!("no position returned for version {version}"))
-                    })?;
-                stored.push(StoredEvent {
-                    position,
-                    id: id.clone(),
-                    stream: commit.stream.clone(),
-                    version,
-                    time: *time,
-                    actor: actor.clone(),
-                    correlation_id: correlation_id.clone(),
-                    causation_id: causation_id.clone(),
-                    payload: payload.clone(),
-                });
-            }
-        }
-        for (role, counter) in &commit.counters {
-            sqlx::query("INSERT INTO round_robin (role, counter) VALUES (?, ?)")
-                .bind(role)
-                .bind(i64::try_from(*counter).unwrap_or(i64::MAX))
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| match classify(e, &commit.stream) {
-                    CommitError::CounterTaken { .. } => {
-                        CommitError::CounterTaken { role: role.clone(), counter: *counter }
-                    }
-                    other => other,
-                })?;
-        }
-        if let Some(t) = &commit.ticket {
-            let seq = stored.first().map(|e| e.position).unwrap_or_default();
-            let doc = serde_json::to_string(t).map_err(|e| CommitError::Database(e.into()))?;
-            // The wake-up rides along when the commit sets one (a NULL `?14` keeps the current
-            // `due_at` and claim), so a decided ticket costs one statement, not two.
-            sqlx::query(
-            "INSERT INTO tickets (id, seq, number, status, priority, category, assignee, requester, title, description, open, version, doc, due_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, priority = excluded.priority,
-               category = excluded.category, assignee = excluded.assignee, title = excluded.title,
-               description = excluded.description, open = excluded.open, version = excluded.version, doc = excluded.doc,
-               due_at = CASE WHEN ?15 THEN excluded.due_at ELSE tickets.due_at END,
-               claimed_until = CASE WHEN ?15 THEN NULL ELSE tickets.claimed_until END",
-        )
-        .bind(&t.id)
-        .bind(seq)
-        .bind(&t.number)
-        .bind(t.status.as_str())
-        .bind(t.priority.map(|p| p.as_str()))
-        .bind(&t.category)
-        .bind(&t.assignee)
-        .bind(&t.requester)
-        .bind(&t.title)
-        .bind(&t.description)
-        .bind(!t.status.is_final())
-        .bind(i64::try_from(t.version).unwrap_or(i64::MAX))
-        .bind(doc)
-        .bind(commit.schedule.flatten())
-        .bind(commit.schedule.is_some())
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| classify(e, &commit.stream))?;
-        }
-        for key in &commit.keys {
-            sqlx::query("INSERT INTO transition_keys (key, stream) VALUES (?, ?)")
-                .bind(key)
-                .bind(&commit.stream)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| match classify(e, &commit.stream) {
-                    CommitError::KeyTaken(_) => CommitError::KeyTaken(key.clone()),
-                    other => other,
-                })?;
-        }
-        if let Some(due) = commit.schedule.filter(|_| commit.ticket.is_none()) {
-            sqlx::query("UPDATE tickets SET due_at = ?, claimed_until = NULL WHERE id = ?")
-                .bind(due)
-                .bind(&commit.stream)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| classify(e, &commit.stream))?;
-        }
-        if let Some(u) = &commit.user {
-            upsert_user(conn, u).await.map_err(|e| classify(e, &commit.stream))?;
-        }
-        if let Some((record, bytes)) = &commit.module {
-            let doc = serde_json::to_string(record).map_err(|e| CommitError::Database(e.into()))?;
-            sqlx::query("INSERT INTO modules (sha256, record, bytes) VALUES (?, ?, ?)")
-                .bind(&record.sha256)
-                .bind(doc)
-                .bind(bytes)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| classify(e, &commit.stream))?;
-        }
-        if let Some((version, rule_set)) = &commit.rule_set {
-            sqlx::query("INSERT INTO rule_sets (version, rule_set) VALUES (?, ?)")
-                .bind(i64::try_from(*version).unwrap_or(i64::MAX))
-                .bind(rule_set.to_string())
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| classify(e, &commit.stream))?;
-        }
-        if let Some(r) = &commit.idempotency {
-            sqlx::query("INSERT INTO idempotency (actor, key, request_hash, status, body) VALUES (?, ?, ?, ?, ?)")
-                .bind(&r.actor)
-                .bind(&r.key)
-                .bind(&r.request_hash)
-                .bind(i64::from(r.status))
-                .bind(&r.body)
-                .execute(&mut *conn)
-                .await
-                .map_err(|e| classify(e, &commit.stream))?;
-        }
-        Ok(stored)
-    })
-}
-
-/// Creates or replaces a user account.
-fn upsert_user<'a>(conn: &'a mut SqliteConnection, u: &'a UserRecord) -> BoxFuture<'a, Result<(), sqlx::Error>> {
-    Box::pin(async move {
-        let roles = serde_json::to_string(&u.team_roles).map_err(|e| sqlx::Error::Encode(e.into()))?;
-        sqlx::query(
-            "INSERT INTO users (id, username, name, permission, team_roles, available, max_open_tickets, password_hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT (id) DO UPDATE SET username = excluded.username, name = excluded.name,
-               permission = excluded.permission, team_roles = excluded.team_roles, available = excluded.available,
-               max_open_tickets = excluded.max_open_tickets, password_hash = excluded.password_hash",
-        )
-        .bind(&u.id)
-        .bind(&u.username)
-        .bind(&u.name)
-        .bind(u.permission.as_str())
-        .bind(roles)
-        .bind(u.available)
-        .bind(u.max_open_tickets.map(i64::from))
-        .bind(&u.password_hash)
-        .execute(conn)
-        .await
-        .map(drop)
-    })
 }
 
 fn event_from_row(row: &SqliteRow) -> anyhow::Result<StoredEvent> {
@@ -593,12 +241,7 @@ fn user_from_row(row: &SqliteRow) -> anyhow::Result<UserRecord> {
 #[async_trait]
 impl EventStore for SqliteStore {
     async fn commit(&self, commit: Commit) -> Result<Vec<StoredEvent>, CommitError> {
-        let (reply, answer) = oneshot::channel();
-        self.writer
-            .send(Work::Commit(Box::new((commit, reply))))
-            .await
-            .map_err(|_| CommitError::Database(anyhow::anyhow!("the writer task has stopped")))?;
-        answer.await.map_err(|_| CommitError::Database(anyhow::anyhow!("the writer task has stopped")))?
+        self.writer.commit(commit).await
     }
 
     async fn ticket(&self, id: &str) -> anyhow::Result<Option<TicketState>> {
@@ -711,19 +354,19 @@ impl EventStore for SqliteStore {
 
     async fn put_user(&self, u: &UserRecord) -> anyhow::Result<()> {
         // Seeding writes users directly; the API writes them with their event (`Commit::user`).
-        let mut conn = self.side.acquire().await?;
-        upsert_user(&mut conn, u).await?;
-        Ok(())
+        let u = u.clone();
+        self.writer.run(move |conn| writer::upsert_user(conn, &u)).await
     }
 
     async fn put_session(&self, token_hash: &str, user_id: &str, expires_at: Millis) -> anyhow::Result<()> {
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?, ?, ?)")
-            .bind(token_hash)
-            .bind(user_id)
-            .bind(expires_at)
-            .execute(&self.side)
-            .await?;
-        Ok(())
+        let (token_hash, user_id) = (token_hash.to_owned(), user_id.to_owned());
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached("INSERT INTO sessions (token_hash, user_id, expires_at) VALUES (?1, ?2, ?3)")?
+                    .execute(rusqlite::params![token_hash, user_id, expires_at])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn session_user(&self, token_hash: &str, now: Millis) -> anyhow::Result<Option<UserRecord>> {
@@ -739,8 +382,13 @@ impl EventStore for SqliteStore {
     }
 
     async fn delete_session(&self, token_hash: &str) -> anyhow::Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?").bind(token_hash).execute(&self.side).await?;
-        Ok(())
+        let token_hash = token_hash.to_owned();
+        self.writer
+            .run(move |conn| {
+                conn.prepare_cached("DELETE FROM sessions WHERE token_hash = ?1")?.execute([token_hash])?;
+                Ok(())
+            })
+            .await
     }
 
     async fn idempotency(&self, actor: &str, key: &str) -> anyhow::Result<Option<IdempotencyRecord>> {
@@ -819,12 +467,29 @@ impl EventStore for SqliteStore {
     }
 
     async fn claim_due(&self, now: Millis, limit: usize, lease_until: Millis) -> anyhow::Result<Vec<Scheduled>> {
-        let (reply, answer) = oneshot::channel();
+        // A claim writes, so it goes through the writer: as a second writing connection it
+        // waited for SQLite's write lock behind back-to-back group commits (1.4 s under
+        // saturation), and the deadlines it serves slipped. One statement, so the claim is atomic
+        // against other instances sharing the file.
+        let limit = i64::try_from(limit)?;
         self.writer
-            .send(Work::Claim { now, limit, lease_until, reply })
+            .run(move |conn| {
+                let mut claim = conn.prepare_cached(
+                    "UPDATE tickets SET claimed_until = ?1
+                     WHERE id IN (SELECT id FROM tickets
+                                  WHERE due_at <= ?2 AND (claimed_until IS NULL OR claimed_until <= ?2)
+                                  ORDER BY due_at, id LIMIT ?3)
+                     RETURNING id, due_at, version",
+                )?;
+                let mut due = claim
+                    .query_map(rusqlite::params![lease_until, now, limit], |row| {
+                        Ok(Scheduled { ticket: row.get(0)?, due_at: row.get(1)?, version: row.get(2)? })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                due.sort_by(|a, b| (a.due_at, &a.ticket).cmp(&(b.due_at, &b.ticket)));
+                Ok(due)
+            })
             .await
-            .map_err(|_| anyhow::anyhow!("the writer task has stopped"))?;
-        answer.await.map_err(|_| anyhow::anyhow!("the writer task has stopped"))?
     }
 
     async fn scheduled(
@@ -849,13 +514,15 @@ impl EventStore for SqliteStore {
     }
 
     async fn reschedule_open(&self, at: Millis) -> anyhow::Result<u64> {
-        let done = sqlx::query(
-            "UPDATE tickets SET due_at = MIN(COALESCE(due_at, ?1), ?1), claimed_until = NULL WHERE open = 1",
-        )
-        .bind(at)
-        .execute(&self.side)
-        .await?;
-        Ok(done.rows_affected())
+        self.writer
+            .run(move |conn| {
+                let changed = conn.execute(
+                    "UPDATE tickets SET due_at = MIN(COALESCE(due_at, ?1), ?1), claimed_until = NULL WHERE open = 1",
+                    [at],
+                )?;
+                Ok(u64::try_from(changed)?)
+            })
+            .await
     }
 
     async fn modules(&self) -> anyhow::Result<Vec<ModuleRecord>> {
