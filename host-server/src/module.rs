@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::{
-    Config, Engine, ExternType, Instance, InstancePre, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder,
-    Trap, TypedFunc, Val, WasmFeatures,
+    Config, Engine, ExternType, Instance, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
+    PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc, Val, WasmFeatures,
 };
 
 /// The ABI versions this host speaks.
@@ -113,11 +113,42 @@ struct StoreData {
 /// The one Wasmtime [`Engine`] a server shares between all its modules: fuel metering and epoch
 /// interruption on, the wasm stack capped, a fixed feature set (anything else fails validation).
 pub fn engine(limits: &Limits) -> Result<Engine, ModuleError> {
+    Engine::new(&config(limits)).map_err(|e| ModuleError::Compile(format!("{e:#}")))
+}
+
+fn config(limits: &Limits) -> Config {
     let mut config = Config::new();
     config.consume_fuel(true);
     config.epoch_interruption(true);
     config.max_wasm_stack(limits.max_wasm_stack);
     config.wasm_features(forbidden_features(), false);
+    config
+}
+
+/// Linear memory that a pooled slot resets by writing it back (up to this many bytes) rather than
+/// by asking the kernel to drop the pages: a call touches little memory, and `madvise` makes the
+/// kernel flush the page tables of every core the process runs on.
+const KEEP_RESIDENT: usize = 1 << 20;
+
+/// The server's engine: [`engine`] with instances allocated from a pool of `slots` slots
+/// reserved up front. A fresh `Store` per call is the sandbox's promise; with on-demand
+/// allocation every call mapped its memory image and unmapped it afterwards, and on a two-vCPU
+/// machine each unmap is a TLB shoot-down sent to the other vCPU (a warm call cost 5× as much
+/// inside the server as alone; BENCHMARKS.md). A pooled slot keeps the module's image mapped and
+/// is reset in place. More than `slots` instances alive at once fail to instantiate (a
+/// [`ModuleError::Trap`]): size it above every concurrent caller (the module lanes, the
+/// preparation worker, uploads' conformance runs).
+pub fn pooled_engine(limits: &Limits, slots: u32) -> Result<Engine, ModuleError> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(slots)
+        .total_memories(slots)
+        .total_tables(slots)
+        // The store's limiter enforces the cap with its own error; the pool only has to hold it.
+        .max_memory_size(limits.memory_bytes.saturating_mul(2))
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT / 16);
+    let mut config = config(limits);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).map_err(|e| ModuleError::Compile(format!("{e:#}")))
 }
 

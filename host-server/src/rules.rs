@@ -78,6 +78,11 @@ struct Warm {
     module: Arc<RuleModule>,
 }
 
+/// Instances alive at once in the server's engine: the module lanes, the preparation worker and
+/// uploads' conformance runs (one instance each) stay far below it. Each slot reserves address
+/// space (about 4 GiB, never touched), not memory.
+const POOL_SLOTS: u32 = 64;
+
 /// Compiled modules kept for swapping back.
 const COMPILED_KEPT: usize = 8;
 
@@ -86,7 +91,7 @@ impl RulesHost {
     /// epoch (the wall-clock backstop of every call), which ends with the engine.
     /// At most `lanes` calls run at once; the rest wait their turn.
     pub fn new(bytes: &[u8], limits: Limits, lanes: usize) -> Result<Self, ModuleError> {
-        let engine = crate::module::engine(&limits)?;
+        let engine = crate::module::pooled_engine(&limits, POOL_SLOTS)?;
         let ticker = engine.weak();
         std::thread::Builder::new()
             .name("nixflow-epoch".into())
