@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use wasmtime::{
-    Config, Engine, ExternType, Instance, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
+    Config, Enabled, Engine, ExternType, Instance, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
     PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc, Val, WasmFeatures,
 };
 
@@ -125,19 +125,20 @@ fn config(limits: &Limits) -> Config {
     config
 }
 
-/// Linear memory that a pooled slot resets by writing it back (up to this many bytes) rather than
-/// by asking the kernel to drop the pages: a call touches little memory, and `madvise` makes the
-/// kernel flush the page tables of every core the process runs on.
-const KEEP_RESIDENT: usize = 1 << 20;
+/// How much of a pooled slot's linear memory is reset in place, page by page, rather than handed
+/// back to the kernel. With the kernel's `PAGEMAP_SCAN` (Linux 6.7+) only the pages a call
+/// dirtied are copied back from the image, and every page stays mapped, so the next call takes no
+/// page faults on them; without it, this much is `memset`/copied whole. A call to the default
+/// module dirties well under a megabyte; the image itself is 1–2 MiB.
+const KEEP_RESIDENT: usize = 16 << 20;
 
 /// The server's engine: [`engine`] with instances allocated from a pool of `slots` slots
 /// reserved up front. A fresh `Store` per call is the sandbox's promise; with on-demand
-/// allocation every call mapped its memory image and unmapped it afterwards, and on a two-vCPU
-/// machine each unmap is a TLB shoot-down sent to the other vCPU (a warm call cost 5× as much
-/// inside the server as alone; BENCHMARKS.md). A pooled slot keeps the module's image mapped and
-/// is reset in place. More than `slots` instances alive at once fail to instantiate (a
-/// [`ModuleError::Trap`]): size it above every concurrent caller (the module lanes, the
-/// preparation worker, uploads' conformance runs).
+/// allocation every call mapped its memory image, faulted in every page it touched and unmapped
+/// it afterwards. A pooled slot keeps the module's image mapped and, with `PAGEMAP_SCAN`, resets
+/// only the pages the call dirtied (BENCHMARKS.md). More than `slots` instances alive at once
+/// fail to instantiate (a [`ModuleError::Trap`]): size it above every concurrent caller (the
+/// module lanes, the preparation worker, uploads' conformance runs).
 pub fn pooled_engine(limits: &Limits, slots: u32) -> Result<Engine, ModuleError> {
     let mut pool = PoolingAllocationConfig::default();
     pool.total_core_instances(slots)
@@ -146,7 +147,9 @@ pub fn pooled_engine(limits: &Limits, slots: u32) -> Result<Engine, ModuleError>
         // The store's limiter enforces the cap with its own error; the pool only has to hold it.
         .max_memory_size(limits.memory_bytes.saturating_mul(2))
         .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(KEEP_RESIDENT / 16);
+        .table_keep_resident(64 << 10)
+        // Only where the kernel has it; older kernels keep the memset-and-madvise reset.
+        .pagemap_scan(Enabled::Auto);
     let mut config = config(limits);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).map_err(|e| ModuleError::Compile(format!("{e:#}")))

@@ -1,15 +1,18 @@
 //! Evaluating a typical ticket (about 1 KB of text), JSON in and out included, against the
 //! default rule set and a 500-rule set: native rules-core, the host-abi module in Wasmtime with a
 //! reused instance, with a fresh instance per call, and with a fresh instance per call of a copy
-//! pre-initialized with the rule set (as the server runs it). `./x.sh bench` runs it and
+//! pre-initialized with the rule set, alone and from a pooled engine (as the server runs it). `./x.sh bench` runs it and
 //! `tests/bench/report.py` turns criterion's estimates into the table in BENCHMARKS.md.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use host_server::module::{Limits, RuleModule};
+use host_server::module::{Limits, RuleModule, pooled_engine};
 use nixflow_tests::{host_module_path, workload};
 
 fn evaluate(c: &mut Criterion) {
     let module = RuleModule::from_file(host_module_path(), Limits::default()).expect("module");
+    let limits = Limits::default();
+    let bytes = std::fs::read(host_module_path()).expect("module bytes");
+    let pooled = RuleModule::compile(&pooled_engine(&limits, 4).expect("engine"), &bytes, limits).expect("module");
     for (name, rules) in [("default", workload::default_rules()), ("500-rules", workload::large_rules())] {
         let request = workload::evaluate_request(&rules);
         let expected = rules_core::call(&request);
@@ -27,6 +30,10 @@ fn evaluate(c: &mut Criterion) {
         let warm = module.pre_initialize(warm_up.as_bytes()).expect("pre-initialize");
         assert_eq!(warm.call(&request).expect("call"), expected);
         group.bench_function("wasmtime-preinit", |b| b.iter(|| warm.call(std::hint::black_box(&request))));
+        // As the server runs it: the same copy, its instances from a pooled engine's slots.
+        let warm = pooled.pre_initialize(warm_up.as_bytes()).expect("pre-initialize");
+        assert_eq!(warm.call(&request).expect("call"), expected);
+        group.bench_function("wasmtime-preinit-pooled", |b| b.iter(|| warm.call(std::hint::black_box(&request))));
         group.finish();
     }
 }
