@@ -15,11 +15,11 @@
 //! out. Reads stay on sqlx's pool.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::store::{Commit, CommitError, NewEvent, StoredEvent, UserRecord};
 
@@ -28,6 +28,23 @@ const MAX_GROUP: usize = 256;
 
 /// How many commits (and other writes) may wait for the writer before senders wait too.
 const QUEUE: usize = 4096;
+
+/// How long a small group waits for more commits while writers are arriving together.
+///
+/// Each group costs a disk sync and rewrites the pages its commits share (the right edge of every
+/// index), so bigger groups cost less per commit. Under load, groups stayed small (two commits)
+/// because the writer was quick to take each arrival. Like PostgreSQL's `commit_delay`, it waits
+/// only when there is company: when recent groups averaged more than one commit ([`COMPANY`]). A
+/// lone writer never waits. Measured at saturation: 1,033 → 1,100 creates/s, p95 41.7 → 37.9 ms,
+/// groups of 2.0 → 3.1 commits; with two clients, no change (BENCHMARKS.md).
+const GATHER: Duration = Duration::from_micros(400);
+
+/// The moving average of group sizes (in percent: 100 = one commit per group) above which writers
+/// count as arriving together.
+const COMPANY: usize = 120;
+
+/// A group this large stops waiting for more.
+const GATHERED: usize = 16;
 
 type Outcome = Result<Vec<StoredEvent>, CommitError>;
 
@@ -54,7 +71,7 @@ enum Work {
 
 /// The handle to the writer thread. The thread stops when the last handle is dropped.
 pub(super) struct Writer {
-    queue: mpsc::Sender<Work>,
+    queue: flume::Sender<Work>,
 }
 
 const STOPPED: &str = "the database writer has stopped";
@@ -67,7 +84,7 @@ impl Writer {
         configure(&conn)?;
         conn.execute_batch(super::SCHEMA).context("creating the schema")?;
         super::migrate(&mut conn).context("migrating the schema")?;
-        let (queue, rx) = mpsc::channel(QUEUE);
+        let (queue, rx) = flume::bounded(QUEUE);
         std::thread::Builder::new()
             .name("nixflow-db-writer".into())
             .spawn(move || run(conn, rx))
@@ -82,7 +99,8 @@ impl Writer {
         let doc = commit.ticket.as_ref().map(json).transpose()?;
         let (reply, answer) = oneshot::channel();
         let stopped = || CommitError::Database(anyhow::anyhow!(STOPPED));
-        self.queue.send(Work::Commit(Box::new(Job { commit, data, doc, reply }))).await.map_err(|_| stopped())?;
+        let job = Work::Commit(Box::new(Job { commit, data, doc, reply }));
+        self.queue.send_async(job).await.map_err(|_| stopped())?;
         let (commit, positions) = answer.await.map_err(|_| stopped())?;
         let positions = positions?;
         let Commit { stream, expected_version, events, .. } = commit;
@@ -105,7 +123,7 @@ impl Writer {
         let work = Work::Run(Box::new(move |conn| {
             let _ = reply.send(write(conn));
         }));
-        self.queue.send(work).await.map_err(|_| anyhow::anyhow!(STOPPED))?;
+        self.queue.send_async(work).await.map_err(|_| anyhow::anyhow!(STOPPED))?;
         answer.await.map_err(|_| anyhow::anyhow!(STOPPED))?
     }
 }
@@ -127,31 +145,39 @@ fn configure(conn: &Connection) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(mut conn: Connection, mut queue: mpsc::Receiver<Work>) {
+fn run(mut conn: Connection, queue: flume::Receiver<Work>) {
     let mut group: Vec<Job> = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = queue.blocking_recv() {
+    // Whether writers are arriving together: a moving average of the group size, in percent.
+    let mut company = 100;
+    while let Ok(first) = queue.recv() {
         let mut next = Some(first);
+        let mut gather_until: Option<Instant> = None;
         while let Some(work) = next.take() {
             match work {
                 Work::Commit(job) => group.push(*job),
                 Work::Run(write) => {
-                    flush(&mut conn, &mut group);
+                    flush(&mut conn, &mut group, &mut company);
                     write(&mut conn);
                 }
             }
             if group.len() < MAX_GROUP {
                 next = queue.try_recv().ok();
             }
+            if next.is_none() && company > COMPANY && !group.is_empty() && group.len() < GATHERED {
+                let until = *gather_until.get_or_insert_with(|| Instant::now() + GATHER);
+                next = queue.recv_deadline(until).ok();
+            }
         }
-        flush(&mut conn, &mut group);
+        flush(&mut conn, &mut group, &mut company);
     }
 }
 
 /// Writes the waiting commits as one group and answers each.
-fn flush(conn: &mut Connection, group: &mut Vec<Job>) {
+fn flush(conn: &mut Connection, group: &mut Vec<Job>, company: &mut usize) {
     if group.is_empty() {
         return;
     }
+    *company = (*company * 7 + group.len().min(16) * 100) / 8;
     let started = std::time::Instant::now();
     let results = write_group(conn, group);
     metrics::histogram!("nixflow_group_commit_size").record(group.len() as f64);
