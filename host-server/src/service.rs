@@ -221,13 +221,12 @@ pub struct Executed {
 impl AppState {
     /// The helpdesk members as the rule module reads them, with their open-ticket counts.
     pub async fn rule_users(&self) -> anyhow::Result<Vec<rules_core::model::User>> {
-        let users = self.store.users().await?;
-        let open = self.store.open_ticket_counts().await?;
+        let users = self.store.users_with_load().await?;
         Ok(users
             .into_iter()
-            .filter(|u| !u.team_roles.is_empty())
-            .map(|u| rules_core::model::User {
-                open_tickets: open.get(&u.id).copied().unwrap_or(0),
+            .filter(|(u, _)| !u.team_roles.is_empty())
+            .map(|(u, open_tickets)| rules_core::model::User {
+                open_tickets,
                 id: u.id,
                 roles: u.team_roles,
                 available: u.available,

@@ -327,6 +327,9 @@ pub trait EventStore: Send + Sync + 'static {
     async fn active_rule_set(&self) -> anyhow::Result<Option<(u64, serde_json::Value)>>;
     /// Open (non-final) tickets per assignee.
     async fn open_ticket_counts(&self) -> anyhow::Result<HashMap<String, u32>>;
+    /// Every user with their open-ticket count, by id, in one read: what each assignment
+    /// decision reads (it was two reads per decision).
+    async fn users_with_load(&self) -> anyhow::Result<Vec<(UserRecord, u32)>>;
     /// Checks the database answers.
     async fn ping(&self) -> anyhow::Result<()>;
     /// The current version of a stream (0 when it has no events).

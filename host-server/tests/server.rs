@@ -602,6 +602,12 @@ async fn replaying_the_log_rebuilds_identical_projections() {
     }
     assert!(load.len() >= 2, "the moves above leave several people with open tickets: {load:?}");
     assert_eq!(s.state.store.open_ticket_counts().await.unwrap(), load);
+    // The read each decision makes: every user, with the same counts (0 for nobody's tickets).
+    let users = s.state.store.users_with_load().await.unwrap();
+    assert_eq!(users.len(), s.state.store.users().await.unwrap().len());
+    for (user, open) in &users {
+        assert_eq!(*open, load.get(&user.id).copied().unwrap_or(0), "user {}", user.id);
+    }
 
     // A database from before that projection existed: opening it builds it from the tickets.
     let path = dir.path().join("db.sqlite");

@@ -445,6 +445,19 @@ impl EventStore for SqliteStore {
         rows.iter().map(|r| Ok((r.try_get("assignee")?, u32::try_from(r.try_get::<i64, _>("n")?)?))).collect()
     }
 
+    async fn users_with_load(&self) -> anyhow::Result<Vec<(UserRecord, u32)>> {
+        let rows = sqlx::query(
+            "SELECT users.*, COALESCE(load.open, 0) AS open_tickets
+             FROM users LEFT JOIN open_by_assignee AS load ON load.assignee = users.id
+             ORDER BY users.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((user_from_row(r)?, u32::try_from(r.try_get::<i64, _>("open_tickets")?.max(0))?)))
+            .collect()
+    }
+
     async fn ping(&self) -> anyhow::Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
