@@ -109,7 +109,17 @@ impl Writer {
             .zip(positions)
             .map(|((version, event), position)| {
                 let NewEvent { id, payload, time, actor, correlation_id, causation_id } = event;
-                StoredEvent { position, id, stream: stream.clone(), version, time, actor, correlation_id, causation_id, payload }
+                StoredEvent {
+                    position,
+                    id,
+                    stream: stream.clone(),
+                    version,
+                    time,
+                    actor,
+                    correlation_id,
+                    causation_id,
+                    payload,
+                }
             })
             .collect())
     }
@@ -376,9 +386,11 @@ fn write_one(conn: &Connection, job: &Job) -> Result<Vec<i64>, CommitError> {
             .map_err(sql)?;
     }
     if let Some(r) = &commit.idempotency {
-        conn.prepare_cached("INSERT INTO idempotency (actor, key, request_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .and_then(|mut s| s.execute(params![r.actor, r.key, r.request_hash, r.status, r.body]))
-            .map_err(sql)?;
+        conn.prepare_cached(
+            "INSERT INTO idempotency (actor, key, request_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .and_then(|mut s| s.execute(params![r.actor, r.key, r.request_hash, r.status, r.body]))
+        .map_err(sql)?;
     }
     Ok(positions)
 }
