@@ -205,7 +205,7 @@ impl AppState {
 
     /// Commits a wake-up draft.
     async fn commit_wake(&self, draft: &Draft) -> Result<Vec<StoredEvent>, CommitError> {
-        self.append(draft.commit(None)).await
+        self.append(draft.clone().into_commit(None)).await
     }
 
     /// One ticket, re-read and re-decided until its commit lands (after a lost race).

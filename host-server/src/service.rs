@@ -115,6 +115,7 @@ pub struct EventRef {
 }
 
 /// What a command (or a scheduler wake-up) produced, before it is committed.
+#[derive(Clone)]
 pub(crate) struct Draft {
     pub(crate) stream: String,
     pub(crate) expected_version: u64,
@@ -144,20 +145,20 @@ impl Draft {
         }
     }
 
-    /// The commit that writes this draft.
-    pub(crate) fn commit(&self, idempotency: Option<IdempotencyRecord>) -> Commit {
+    /// The commit that writes this draft (moved, not copied: a create's events carry the explain
+    /// trace).
+    pub(crate) fn into_commit(self, idempotency: Option<IdempotencyRecord>) -> Commit {
+        let Draft { stream, expected_version, state, events, counters, keys, schedule, .. } = self;
         Commit {
-            stream: self.stream.clone(),
-            expected_version: self.expected_version,
-            events: self.events.clone(),
-            ticket: self.state.clone(),
-            rule_set: None,
-            counters: self.counters.clone(),
+            stream,
+            expected_version,
+            events,
+            ticket: state,
+            counters,
             idempotency,
-            keys: self.keys.clone(),
-            schedule: self.schedule,
-            module: None,
-            user: None,
+            keys,
+            schedule,
+            ..Commit::default()
         }
     }
 
@@ -352,10 +353,11 @@ impl AppState {
                 },
             );
         }
-        let mut summary = evaluation.clone();
-        if let Some(o) = summary.as_object_mut() {
-            o.remove("trace");
-        }
+        // The response's summary: everything but the trace (which stays in the event).
+        let summary = match evaluation.as_object() {
+            Some(fields) => fields.iter().filter(|(k, _)| *k != "trace").map(|(k, v)| (k.clone(), v.clone())).collect(),
+            None => evaluation.clone(),
+        };
         draft.automation = Some(summary);
         draft.push(ctx, "automation", now, Some(cause), EventPayload::RuleEvaluated { provenance, evaluation });
     }
@@ -363,7 +365,7 @@ impl AppState {
     /// Commits a ticket draft, storing its response under the idempotency key.
     async fn commit(
         &self,
-        draft: &Draft,
+        draft: Draft,
         ctx: &RequestContext,
         actor: &str,
         status: u16,
@@ -372,7 +374,7 @@ impl AppState {
             .response()
             .and_then(|r| serde_json::to_value(r).map_err(|e| ApiError::Internal(e.into())))
             .map_err(|e| CommitError::Database(anyhow::anyhow!("{e}")))?;
-        let events = self.append(draft.commit(ctx.idempotency_record(actor, status, &body))).await?;
+        let events = self.append(draft.into_commit(ctx.idempotency_record(actor, status, &body))).await?;
         Ok(Executed { status, body, events })
     }
 
@@ -461,7 +463,7 @@ impl AppState {
             {
                 self.follow_up(&mut draft, ctx, &cause, kind, now).await;
             }
-            match self.commit(&draft, ctx, &caller.0.id, status).await {
+            match self.commit(draft, ctx, &caller.0.id, status).await {
                 Ok(done) => return Ok(done),
                 // A transition key taken means the scheduler recorded it first: re-read and redo.
                 Err(
