@@ -330,7 +330,7 @@ pub trait EventStore: Send + Sync + 'static {
     /// Every user with their open-ticket count, by id, in one read: what each assignment
     /// decision reads (it was two reads per decision).
     async fn users_with_load(&self) -> anyhow::Result<Vec<(UserRecord, u32)>>;
-    /// Checks the database answers.
+    /// Checks the database answers, for reads and for writes.
     async fn ping(&self) -> anyhow::Result<()>;
     /// The current version of a stream (0 when it has no events).
     async fn stream_version(&self, stream: &str) -> anyhow::Result<u64>;

@@ -735,6 +735,7 @@ async fn operations_surface() {
     assert_eq!((status, health["status"].as_str()), (StatusCode::OK, Some("ok")));
     let (status, ready) = s.send("GET", "/readyz", None, None).await;
     assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(ready["database"], "ok", "reads and the writer thread answer: {ready}");
     assert_eq!(ready["counters"]["kind"], "redis");
     assert_eq!(ready["rule_module"]["sha256"], s.state.rules.active().sha256());
     let alice = s.login("alice").await;

@@ -459,8 +459,9 @@ impl EventStore for SqliteStore {
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        sqlx::query("SELECT 1").execute(&self.pool).await.context("read connections")?;
+        // Writes have one way in: an instance whose writer thread is gone cannot take any.
+        self.writer.run(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?)).await.context("the writer")
     }
 
     async fn stream_version(&self, stream: &str) -> anyhow::Result<u64> {
