@@ -54,6 +54,19 @@ pub enum Request {
         #[serde(default)]
         counters: BTreeMap<String, u64>,
     },
+    /// The role whose round-robin counter `evaluate` will need for this ticket, if any: the
+    /// host's first, cheap question before it increments that counter and evaluates once.
+    CounterNeeded {
+        /// The rule set.
+        rule_set: RuleSetSpec,
+        /// The ticket after the change.
+        ticket: Ticket,
+        /// The instant of the change.
+        now: Millis,
+        /// Helpdesk members (the role's eligible members decide whether a counter is needed).
+        #[serde(default)]
+        users: Vec<User>,
+    },
     /// Which escalations are due at `now`.
     CheckEscalations {
         /// The rule set.
@@ -129,6 +142,16 @@ pub struct ValidationSummary {
     pub rules: BTreeMap<String, usize>,
 }
 
+/// What `counter_needed` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CounterNeededAnswer {
+    /// The rule set version that decided.
+    pub rule_set_version: u64,
+    /// The team role whose counter `evaluate` needs, or none when it decides without one
+    /// (already assigned, no routing rule, nobody eligible).
+    pub role: Option<String>,
+}
+
 /// What `sla_status` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct SlaAnswer {
@@ -159,6 +182,8 @@ pub enum Outcome {
     Validate(ValidationSummary),
     /// See [`Request::Evaluate`].
     Evaluate(Evaluation),
+    /// See [`Request::CounterNeeded`].
+    CounterNeeded(CounterNeededAnswer),
     /// See [`Request::CheckEscalations`].
     CheckEscalations(EscalationCheck),
     /// See [`Request::SlaStatus`].
@@ -192,6 +217,7 @@ enum Op {
     ModuleInfo,
     Validate,
     Evaluate,
+    CounterNeeded,
     CheckEscalations,
     SlaStatus,
     NextWakeUp,
@@ -199,10 +225,11 @@ enum Op {
 }
 
 impl Op {
-    const ALL: [(Op, &'static str); 7] = [
+    const ALL: [(Op, &'static str); 8] = [
         (Op::ModuleInfo, "module_info"),
         (Op::Validate, "validate"),
         (Op::Evaluate, "evaluate"),
+        (Op::CounterNeeded, "counter_needed"),
         (Op::CheckEscalations, "check_escalations"),
         (Op::SlaStatus, "sla_status"),
         (Op::NextWakeUp, "next_wake_up"),
@@ -219,7 +246,7 @@ impl Op {
             Op::ModuleInfo => (&[], &[]),
             Op::Validate => (&["rule_set"], &[]),
             Op::Evaluate => (&["rule_set", "ticket", "now"], &["users", "counters"]),
-            Op::CheckEscalations | Op::NextWakeUp => (&["rule_set", "ticket", "now"], &["users"]),
+            Op::CounterNeeded | Op::CheckEscalations | Op::NextWakeUp => (&["rule_set", "ticket", "now"], &["users"]),
             Op::SlaStatus => (&["rule_set", "ticket", "now"], &[]),
             Op::ComplianceReport => (&["rule_set", "tickets", "now", "from", "to"], &[]),
         }
@@ -422,6 +449,13 @@ impl Codec {
                 let (rules, ticket) = (rules.ok_or_else(missing)?, request.ticket.as_ref().ok_or_else(missing)?);
                 let counters = request.counters.unwrap_or_default();
                 Outcome::Evaluate(crate::evaluate::evaluate(rules, ticket, &users, &counters, now))
+            }
+            Op::CounterNeeded => {
+                let (rules, ticket) = (rules.ok_or_else(missing)?, request.ticket.as_ref().ok_or_else(missing)?);
+                Outcome::CounterNeeded(CounterNeededAnswer {
+                    rule_set_version: rules.version,
+                    role: crate::evaluate::counter_needed(rules, ticket, &users),
+                })
             }
             Op::CheckEscalations => {
                 let (rules, ticket) = (rules.ok_or_else(missing)?, request.ticket.as_ref().ok_or_else(missing)?);

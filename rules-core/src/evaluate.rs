@@ -430,6 +430,20 @@ pub fn assign(
     decision
 }
 
+/// The role whose round-robin counter [`evaluate()`] needs to assign this ticket, if any.
+///
+/// INVARIANT: `Some(role)` exactly when [`evaluate()`] of the same ticket and users, given no
+/// counter for `role`, answers [`AssignmentOutcome::NeedsCounter`] with that role; both run the
+/// same [`assign`], which reads the counters only at its last step. A host asks this first
+/// (it skips prioritization, the clocks and the trace), obtains the counter, then evaluates once.
+pub fn counter_needed(rules: &RuleSet, ticket: &Ticket, users: &[User]) -> Option<String> {
+    let decision = assign(rules, ticket, users, &BTreeMap::new(), &mut Vec::new());
+    match decision.outcome {
+        AssignmentOutcome::NeedsCounter => decision.role,
+        _ => None,
+    }
+}
+
 /// Everything automation decides about a ticket after a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]

@@ -269,7 +269,7 @@ fn users(rng: &mut Rng) -> Value {
 pub fn request(rng: &mut Rng) -> Value {
     let rules = rule_set(rng);
     let (ticket, now) = ticket(rng, 1);
-    match rng.below(6) {
+    match rng.below(7) {
         0 => json!({"op": "validate", "rule_set": rules}),
         1 => {
             let mut counters = serde_json::Map::new();
@@ -283,6 +283,7 @@ pub fn request(rng: &mut Rng) -> Value {
         2 => json!({"op": "check_escalations", "rule_set": rules, "ticket": ticket, "now": now, "users": users(rng)}),
         3 => json!({"op": "sla_status", "rule_set": rules, "ticket": ticket, "now": now}),
         4 => json!({"op": "next_wake_up", "rule_set": rules, "ticket": ticket, "now": now, "users": users(rng)}),
+        5 => json!({"op": "counter_needed", "rule_set": rules, "ticket": ticket, "now": now, "users": users(rng)}),
         _ => {
             let mut tickets = vec![ticket];
             let mut latest = now;

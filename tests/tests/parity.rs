@@ -12,9 +12,16 @@ use serde_json::Value;
 fn corpus_is_large_enough_and_covers_every_op() {
     let vectors = load_vectors();
     assert!(vectors.len() >= 80, "only {} vectors", vectors.len());
-    for op in
-        ["module_info", "validate", "evaluate", "check_escalations", "sla_status", "next_wake_up", "compliance_report"]
-    {
+    for op in [
+        "module_info",
+        "validate",
+        "evaluate",
+        "counter_needed",
+        "check_escalations",
+        "sla_status",
+        "next_wake_up",
+        "compliance_report",
+    ] {
         let needle = format!("\"op\":\"{op}\"");
         assert!(
             vectors.iter().any(|v| String::from_utf8_lossy(&v.request).contains(&needle)),

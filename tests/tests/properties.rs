@@ -62,6 +62,7 @@ fn decisions_keep_their_invariants() {
     let order = |p: &Value| ["Low", "Medium", "High", "Critical"].iter().position(|x| p == *x);
     let mut evaluated = 0;
     let mut classified = 0;
+    let mut needing = 0;
     for request in &requests {
         let req: Value = serde_json::from_slice(request).expect("json");
         let answer: Value = serde_json::from_str(&rules_core::call(request)).expect("json");
@@ -108,6 +109,24 @@ fn decisions_keep_their_invariants() {
             sorted.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
             assert_eq!(&sorted, eligible, "eligible list is not in id order");
         }
+        // `counter_needed` names a role exactly when evaluating without counters asks for that
+        // role's counter: the server asks it first, then evaluates once.
+        let mut without = req.clone();
+        without["counters"] = serde_json::json!({});
+        let without: Value = serde_json::from_str(&rules_core::call(without.to_string().as_bytes())).expect("json");
+        let mut probe = req.clone();
+        probe["op"] = "counter_needed".into();
+        probe.as_object_mut().expect("object").remove("counters");
+        let probe: Value = serde_json::from_str(&rules_core::call(probe.to_string().as_bytes())).expect("json");
+        assert_eq!(probe["type"], "success", "{probe}");
+        let asks = &without["answer"]["assignment"];
+        if asks["outcome"] == "needs_counter" {
+            assert_eq!(probe["answer"]["role"], asks["role"], "{probe} vs {without}");
+            assert!(probe["answer"]["role"].is_string());
+            needing += 1;
+        } else {
+            assert!(probe["answer"]["role"].is_null(), "{probe} vs {without}");
+        }
         // The wake-up is the earliest planned escalation or SLA transition.
         if let Some(wake) = answer["answer"]["next_wake_up"]["at"].as_i64() {
             for e in answer["answer"]["escalations"].as_array().expect("escalations") {
@@ -117,4 +136,5 @@ fn decisions_keep_their_invariants() {
     }
     assert!(evaluated > 500, "only {evaluated} evaluations to check");
     assert!(classified > 200, "only {classified} classifications to check");
+    assert!(needing > 50 && needing < evaluated, "{needing} of {evaluated} evaluations need a counter");
 }
