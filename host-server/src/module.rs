@@ -167,6 +167,9 @@ pub struct RuleModule {
     limits: Limits,
     /// Whether instances start from a snapshot ([`RuleModule::pre_initialize`]).
     pre_initialized: bool,
+    /// The ops its `module_info` lists (empty when it answered none): the host asks a module
+    /// only what it says it answers, so modules built before an op existed keep working.
+    ops: Arc<[String]>,
 }
 
 impl RuleModule {
@@ -196,6 +199,7 @@ impl RuleModule {
             size: bytes.len(),
             limits,
             pre_initialized: false,
+            ops: Arc::from([]),
         };
         let version = {
             let mut store = this.store()?;
@@ -211,6 +215,7 @@ impl RuleModule {
         // Every other export of the ABI must be there too.
         this.instance()?;
         this.abi_version = version;
+        this.ops = this.listed_ops();
         Ok(this)
     }
 
@@ -227,6 +232,27 @@ impl RuleModule {
     /// The module's size in bytes.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// Whether the module lists `op` among the ops it answers (`module_info`).
+    pub fn answers(&self, op: &str) -> bool {
+        self.ops.iter().any(|o| o == op)
+    }
+
+    /// The ops of the module's `module_info` answer; none when it gives no such answer.
+    fn listed_ops(&self) -> Arc<[String]> {
+        #[derive(serde::Deserialize)]
+        struct Info {
+            answer: Ops,
+        }
+        #[derive(serde::Deserialize)]
+        struct Ops {
+            ops: Vec<String>,
+        }
+        self.call(br#"{"op":"module_info"}"#)
+            .ok()
+            .and_then(|answer| serde_json::from_str::<Info>(&answer).ok())
+            .map_or_else(|| Arc::from([]), |info| info.answer.ops.into())
     }
 
     /// Whether this is a pre-initialized copy ([`RuleModule::pre_initialize`]).
@@ -276,6 +302,7 @@ impl RuleModule {
             size: self.size,
             limits: self.limits,
             pre_initialized: true,
+            ops: Arc::clone(&self.ops),
         })
     }
 

@@ -323,10 +323,35 @@ struct WarmUp<'a> {
     rule_set: &'a RawValue,
 }
 
+/// The op of a request this host built, for metric labels (the op is always its first field).
 fn op_name(request: &[u8]) -> &'static str {
-    // The op is the first field of every request this host builds.
-    ["evaluate", "validate", "check_escalations", "sla_status", "next_wake_up", "compliance_report", "module_info"]
-        .into_iter()
-        .find(|op| request.starts_with(format!("{{\"op\":\"{op}\"").as_bytes()))
+    const OPS: [&str; 8] = [
+        "evaluate",
+        "counter_needed",
+        "validate",
+        "check_escalations",
+        "sla_status",
+        "next_wake_up",
+        "compliance_report",
+        "module_info",
+    ];
+    let Some(rest) = request.strip_prefix(br#"{"op":""#) else { return "other" };
+    OPS.into_iter()
+        .find(|op| rest.strip_prefix(op.as_bytes()).is_some_and(|after| after.starts_with(b"\"")))
         .unwrap_or("other")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::op_name;
+
+    #[test]
+    fn metric_labels_name_the_op_of_the_first_field() {
+        assert_eq!(op_name(br#"{"op":"evaluate","rule_set":{}}"#), "evaluate");
+        assert_eq!(op_name(br#"{"op":"counter_needed","ticket":{}}"#), "counter_needed");
+        assert_eq!(op_name(br#"{"op":"module_info"}"#), "module_info");
+        // A longer name that starts like a known op is not that op.
+        assert_eq!(op_name(br#"{"op":"evaluated"}"#), "other");
+        assert_eq!(op_name(br#"{"rule_set":{},"op":"evaluate"}"#), "other");
+    }
 }

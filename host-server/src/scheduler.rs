@@ -81,7 +81,7 @@ struct TicketOp<'a> {
 
 impl AppState {
     /// Calls a per-ticket op of the active module and reads its answer.
-    async fn ticket_op<T: DeserializeOwned>(
+    pub(crate) async fn ticket_op<T: DeserializeOwned>(
         &self,
         module: &std::sync::Arc<crate::module::RuleModule>,
         rule_set: &crate::rules::ActiveRuleSet,

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use rules_core::codec::CounterNeededAnswer;
 use rules_core::model::{Millis, Priority, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -288,14 +289,26 @@ impl AppState {
         };
         let ticket = state.to_rules();
         let mut counters = BTreeMap::new();
-        let mut evaluation = match self.evaluate(&module, &rule_set, &ticket, &users, &counters, now).await {
-            Ok(v) => v,
-            Err(e) => return failed(draft, e.to_string()),
+        // First: which round-robin counter, if any, the decision needs. A module that answers
+        // `counter_needed` says so cheaply; an older one answers a whole evaluation, which is
+        // the decision itself when it needs no counter.
+        let (needed, mut evaluation) = if module.answers("counter_needed") {
+            let op = "counter_needed";
+            match self.ticket_op::<CounterNeededAnswer>(&module, &rule_set, op, &ticket, Some(&users), now).await {
+                Ok(answer) => (answer.role, None),
+                Err(e) => return failed(draft, e.to_string()),
+            }
+        } else {
+            match self.evaluate(&module, &rule_set, &ticket, &users, &counters, now).await {
+                Ok(v) if v["assignment"]["outcome"] == "needs_counter" => match v["assignment"]["role"].as_str() {
+                    Some(role) => (Some(role.to_owned()), None),
+                    None => return failed(draft, "the module needs a counter but names no role".into()),
+                },
+                Ok(v) => (None, Some(v)),
+                Err(e) => return failed(draft, e.to_string()),
+            }
         };
-        if evaluation["assignment"]["outcome"] == "needs_counter" {
-            let Some(role) = evaluation["assignment"]["role"].as_str().map(str::to_owned) else {
-                return failed(draft, "the module needs a counter but names no role".into());
-            };
+        if let Some(role) = needed {
             let store = Arc::clone(&self.store);
             let counter =
                 match self.next_counter(&format!("role:{role}"), async || store.max_counter(&role).await).await {
@@ -304,11 +317,14 @@ impl AppState {
                 };
             counters.insert(role.clone(), counter);
             draft.counters.push((role, counter));
-            evaluation = match self.evaluate(&module, &rule_set, &ticket, &users, &counters, now).await {
+        }
+        let evaluation = match evaluation.take() {
+            Some(v) => v,
+            None => match self.evaluate(&module, &rule_set, &ticket, &users, &counters, now).await {
                 Ok(v) => v,
                 Err(e) => return failed(draft, e.to_string()),
-            };
-        }
+            },
+        };
         let provenance = Provenance {
             module_sha256: module.sha256().to_owned(),
             rule_set_version: rule_set.version,
