@@ -2,8 +2,10 @@
 //! acknowledged commit has reached the disk.
 //!
 //! Writes go through one writer thread ([`writer`]) that commits in groups — one disk sync for
-//! many requests, without relaxing durability. Reads use a pool of read-only sqlx connections.
+//! many requests, without relaxing durability. Point reads by key run on the calling thread
+//! ([`reader`]); queries that scan use a pool of read-only sqlx connections.
 
+mod reader;
 mod writer;
 
 use std::collections::HashMap;
@@ -18,6 +20,7 @@ use rusqlite::OptionalExtension;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
 
+use self::reader::Reader;
 use self::writer::Writer;
 use super::{
     Commit, CommitError, EventQuery, EventStore, IdempotencyRecord, ModuleRecord, Permission, Scheduled, StoredEvent,
@@ -172,6 +175,8 @@ END;
 /// The SQLite store.
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Point reads by key.
+    reader: Reader,
     /// Every write.
     writer: Writer,
 }
@@ -193,13 +198,16 @@ impl SqliteStore {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let owned = path.to_owned();
-        let writer = tokio::task::spawn_blocking(move || Writer::start(&owned)).await??;
+        let (writer, reader) = tokio::task::spawn_blocking(move || {
+            Ok::<_, anyhow::Error>((Writer::start(&owned)?, Reader::open(&owned)?))
+        })
+        .await??;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options(path))
             .await
             .context("opening read connections")?;
-        Ok(Self { pool, writer })
+        Ok(Self { pool, reader, writer })
     }
 }
 
@@ -222,19 +230,23 @@ fn event_from_row(row: &SqliteRow) -> anyhow::Result<StoredEvent> {
     })
 }
 
-fn user_from_row(row: &SqliteRow) -> anyhow::Result<UserRecord> {
-    let permission: String = row.try_get("permission")?;
-    let roles: String = row.try_get("team_roles")?;
-    let cap: Option<i64> = row.try_get("max_open_tickets")?;
+/// The columns of `users`, in the order [`user_from_row`] reads them.
+const USER_COLUMNS: &str = "users.id, users.username, users.name, users.permission, users.team_roles, users.available, \
+     users.max_open_tickets, users.password_hash";
+
+fn user_from_row(row: &rusqlite::Row<'_>) -> anyhow::Result<UserRecord> {
+    let permission: String = row.get(3)?;
+    let roles: String = row.get(4)?;
+    let cap: Option<i64> = row.get(6)?;
     Ok(UserRecord {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        name: row.try_get("name")?,
+        id: row.get(0)?,
+        username: row.get(1)?,
+        name: row.get(2)?,
         permission: Permission::parse(&permission).with_context(|| format!("unknown permission `{permission}`"))?,
         team_roles: serde_json::from_str(&roles)?,
-        available: row.try_get("available")?,
+        available: row.get(5)?,
         max_open_tickets: cap.map(u32::try_from).transpose()?,
-        password_hash: row.try_get("password_hash")?,
+        password_hash: row.get(7)?,
     })
 }
 
@@ -245,9 +257,13 @@ impl EventStore for SqliteStore {
     }
 
     async fn ticket(&self, id: &str) -> anyhow::Result<Option<TicketState>> {
-        let doc: Option<String> =
-            sqlx::query_scalar("SELECT doc FROM tickets WHERE id = ?").bind(id).fetch_optional(&self.pool).await?;
-        doc.map(|d| serde_json::from_str(&d).context("ticket projection does not parse")).transpose()
+        self.reader.read(|conn| {
+            let doc: Option<String> = conn
+                .prepare_cached("SELECT doc FROM tickets WHERE id = ?1")?
+                .query_row([id], |row| row.get(0))
+                .optional()?;
+            doc.map(|d| serde_json::from_str(&d).context("ticket projection does not parse")).transpose()
+        })
     }
 
     async fn tickets(
@@ -348,8 +364,15 @@ impl EventStore for SqliteStore {
     }
 
     async fn users(&self) -> anyhow::Result<Vec<UserRecord>> {
-        let rows = sqlx::query("SELECT * FROM users ORDER BY id").fetch_all(&self.pool).await?;
-        rows.iter().map(user_from_row).collect()
+        self.reader.read(|conn| {
+            let mut statement = conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
+            let mut rows = statement.query([])?;
+            let mut users = Vec::new();
+            while let Some(row) = rows.next()? {
+                users.push(user_from_row(row)?);
+            }
+            Ok(users)
+        })
     }
 
     async fn put_user(&self, u: &UserRecord) -> anyhow::Result<()> {
@@ -370,15 +393,14 @@ impl EventStore for SqliteStore {
     }
 
     async fn session_user(&self, token_hash: &str, now: Millis) -> anyhow::Result<Option<UserRecord>> {
-        let row = sqlx::query(
-            "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id
-             WHERE sessions.token_hash = ? AND sessions.expires_at > ?",
-        )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(user_from_row).transpose()
+        self.reader.read(|conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM sessions JOIN users ON users.id = sessions.user_id
+                 WHERE sessions.token_hash = ?1 AND sessions.expires_at > ?2"
+            ))?;
+            let mut rows = statement.query(rusqlite::params![token_hash, now])?;
+            rows.next()?.map(user_from_row).transpose()
+        })
     }
 
     async fn delete_session(&self, token_hash: &str) -> anyhow::Result<()> {
@@ -392,21 +414,19 @@ impl EventStore for SqliteStore {
     }
 
     async fn idempotency(&self, actor: &str, key: &str) -> anyhow::Result<Option<IdempotencyRecord>> {
-        let row = sqlx::query("SELECT * FROM idempotency WHERE actor = ? AND key = ?")
-            .bind(actor)
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| -> anyhow::Result<IdempotencyRecord> {
-            Ok(IdempotencyRecord {
-                actor: r.try_get("actor")?,
-                key: r.try_get("key")?,
-                request_hash: r.try_get("request_hash")?,
-                status: u16::try_from(r.try_get::<i64, _>("status")?)?,
-                body: r.try_get("body")?,
-            })
+        self.reader.read(|conn| {
+            let mut statement = conn
+                .prepare_cached("SELECT request_hash, status, body FROM idempotency WHERE actor = ?1 AND key = ?2")?;
+            let mut rows = statement.query([actor, key])?;
+            let Some(row) = rows.next()? else { return Ok(None) };
+            Ok(Some(IdempotencyRecord {
+                actor: actor.to_owned(),
+                key: key.to_owned(),
+                request_hash: row.get(0)?,
+                status: u16::try_from(row.get::<_, i64>(1)?)?,
+                body: row.get(2)?,
+            }))
         })
-        .transpose()
     }
 
     async fn max_counter(&self, role: &str) -> anyhow::Result<u64> {
@@ -446,20 +466,24 @@ impl EventStore for SqliteStore {
     }
 
     async fn users_with_load(&self) -> anyhow::Result<Vec<(UserRecord, u32)>> {
-        let rows = sqlx::query(
-            "SELECT users.*, COALESCE(load.open, 0) AS open_tickets
-             FROM users LEFT JOIN open_by_assignee AS load ON load.assignee = users.id
-             ORDER BY users.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| Ok((user_from_row(r)?, u32::try_from(r.try_get::<i64, _>("open_tickets")?.max(0))?)))
-            .collect()
+        self.reader.read(|conn| {
+            let mut statement = conn.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS}, COALESCE(load.open, 0)
+                 FROM users LEFT JOIN open_by_assignee AS load ON load.assignee = users.id
+                 ORDER BY users.id"
+            ))?;
+            let mut rows = statement.query([])?;
+            let mut users = Vec::new();
+            while let Some(row) = rows.next()? {
+                users.push((user_from_row(row)?, u32::try_from(row.get::<_, i64>(8)?.max(0))?));
+            }
+            Ok(users)
+        })
     }
 
     async fn ping(&self) -> anyhow::Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.context("read connections")?;
+        self.reader.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?)).context("point reads")?;
         // Writes have one way in: an instance whose writer thread is gone cannot take any.
         self.writer.run(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?)).await.context("the writer")
     }
