@@ -230,9 +230,14 @@ fn event_from_row(row: &SqliteRow) -> anyhow::Result<StoredEvent> {
     })
 }
 
-/// The columns of `users`, in the order [`user_from_row`] reads them.
-const USER_COLUMNS: &str = "users.id, users.username, users.name, users.permission, users.team_roles, users.available, \
-     users.max_open_tickets, users.password_hash";
+/// The columns of `users`, in the order [`user_from_row`] reads them. A macro, so that the
+/// queries that select them are constants (`concat!`), not strings formatted on every read.
+macro_rules! user_columns {
+    () => {
+        "users.id, users.username, users.name, users.permission, users.team_roles, users.available, \
+         users.max_open_tickets, users.password_hash"
+    };
+}
 
 fn user_from_row(row: &rusqlite::Row<'_>) -> anyhow::Result<UserRecord> {
     let permission: String = row.get(3)?;
@@ -365,7 +370,7 @@ impl EventStore for SqliteStore {
 
     async fn users(&self) -> anyhow::Result<Vec<UserRecord>> {
         self.reader.read(|conn| {
-            let mut statement = conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
+            let mut statement = conn.prepare_cached(concat!("SELECT ", user_columns!(), " FROM users ORDER BY id"))?;
             let mut rows = statement.query([])?;
             let mut users = Vec::new();
             while let Some(row) = rows.next()? {
@@ -394,8 +399,10 @@ impl EventStore for SqliteStore {
 
     async fn session_user(&self, token_hash: &str, now: Millis) -> anyhow::Result<Option<UserRecord>> {
         self.reader.read(|conn| {
-            let mut statement = conn.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM sessions JOIN users ON users.id = sessions.user_id
+            let mut statement = conn.prepare_cached(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM sessions JOIN users ON users.id = sessions.user_id
                  WHERE sessions.token_hash = ?1 AND sessions.expires_at > ?2"
             ))?;
             let mut rows = statement.query(rusqlite::params![token_hash, now])?;
@@ -467,8 +474,10 @@ impl EventStore for SqliteStore {
 
     async fn users_with_load(&self) -> anyhow::Result<Vec<(UserRecord, u32)>> {
         self.reader.read(|conn| {
-            let mut statement = conn.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS}, COALESCE(load.open, 0)
+            let mut statement = conn.prepare_cached(concat!(
+                "SELECT ",
+                user_columns!(),
+                ", COALESCE(load.open, 0)
                  FROM users LEFT JOIN open_by_assignee AS load ON load.assignee = users.id
                  ORDER BY users.id"
             ))?;
