@@ -9,8 +9,10 @@
 //! prepared statements. Queries that scan (lists, the audit trail, replay) stay on sqlx's pool,
 //! off the executor threads.
 //!
-//! INVARIANT: only bounded point reads by key come here. In WAL mode a reader does not wait for
-//! the writer, so they do not block on other connections either.
+//! INVARIANT: only short reads come here: rows by key, and the members (the `users` table, one
+//! row per helpdesk member, read whole by `users` and `users_with_load`). Nothing that grows
+//! with tickets or events. In WAL mode a reader does not wait for the writer, so they do not
+//! block on other connections either.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
