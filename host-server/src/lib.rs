@@ -78,8 +78,9 @@ pub struct Config {
     /// How often the scheduler looks for due tickets, in milliseconds.
     #[arg(long, env = "NIXFLOW_SCHEDULER_INTERVAL_MS", default_value_t = 250)]
     pub scheduler_interval_ms: u64,
-    /// Rule-module calls that may run at once; by default one fewer than the cores (at least
-    /// one), so runaway modules can never occupy every core.
+    /// Rule-module calls that may run long (past one 10 ms epoch tick) at once; by default one
+    /// fewer than the cores (at least one), so runaway modules can never occupy every core. One
+    /// more call may run beside them until its first tick, so short calls use every core.
     #[arg(long, env = "NIXFLOW_MODULE_LANES")]
     pub module_lanes: Option<usize>,
 }

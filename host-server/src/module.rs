@@ -15,7 +15,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Enabled, Engine, ExternType, Instance, InstanceAllocationStrategy, InstancePre, Linker, Memory, Module,
-    PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc, Val, WasmFeatures,
+    PoolingAllocationConfig, Store, StoreLimits, StoreLimitsBuilder, Trap, TypedFunc, UpdateDeadline, Val,
+    WasmFeatures,
 };
 
 /// The ABI versions this host speaks.
@@ -108,7 +109,18 @@ fn trap(e: wasmtime::Error) -> ModuleError {
 
 struct StoreData {
     limits: StoreLimits,
+    /// The host's admission for long calls, if it set one ([`RuleModule::call_gated`]).
+    gate: Option<LongCallGate>,
+    /// What the gate handed out, held until the store (the call) ends.
+    admitted: Option<Box<dyn Send + Sync>>,
 }
+
+/// How a host admits *long* calls. A call made with a gate that is still running when the
+/// engine's epoch first advances ([`EPOCH_TICK`]: within 10 ms) calls the gate once, on its own
+/// thread; the gate may block until the call may go on, and whatever it returns is held until
+/// the call ends. The wall-clock backstop ([`Limits::epoch_ticks`]) counts from then on, so the
+/// wait is not charged to the call.
+pub type LongCallGate = Arc<dyn Fn() -> Box<dyn Send + Sync> + Send + Sync>;
 
 /// The one Wasmtime [`Engine`] a server shares between all its modules: fuel metering and epoch
 /// interruption on, the wasm stack capped, a fixed feature set (anything else fails validation).
@@ -202,7 +214,7 @@ impl RuleModule {
             ops: Arc::from([]),
         };
         let version = {
-            let mut store = this.store()?;
+            let mut store = this.store(None)?;
             let instance = this.pre.instantiate(&mut store).map_err(trap)?;
             let version = instance
                 .get_typed_func::<(), u32>(&mut store, "nixflow_abi_version")
@@ -278,7 +290,7 @@ impl RuleModule {
         // Instrumenting exports every global, so that the snapshot can read them.
         let (cx, instrumented) = wizer.instrument(&self.bytes).map_err(compile)?;
         let pre = instantiate_pre(&self.engine, &instrumented, self.limits)?;
-        let mut store = self.store()?;
+        let mut store = self.store(None)?;
         let instance = pre.instantiate(&mut store).map_err(trap)?;
         let mut bound = ModuleInstance::bind(store, instance, self.limits)?;
         let answer = bound.call(warm_up)?;
@@ -318,21 +330,52 @@ impl RuleModule {
         Ok((answer, instance.fuel_used()))
     }
 
-    fn store(&self) -> Result<Store<StoreData>, ModuleError> {
+    /// Like [`RuleModule::call_metered`], admitting the call through `gate` if it runs long
+    /// (see [`LongCallGate`]). A call that ends before the epoch next advances never meets it.
+    pub fn call_gated(&self, request: &[u8], gate: LongCallGate) -> Result<(String, u64), ModuleError> {
+        let mut instance = self.instance_with(Some(gate))?;
+        let answer = instance.call(request)?;
+        Ok((answer, instance.fuel_used()))
+    }
+
+    fn store(&self, gate: Option<LongCallGate>) -> Result<Store<StoreData>, ModuleError> {
         let limits = StoreLimitsBuilder::new().memory_size(self.limits.memory_bytes).instances(1).build();
-        let mut store = Store::new(&self.engine, StoreData { limits });
+        let gated = gate.is_some();
+        let mut store = Store::new(&self.engine, StoreData { limits, gate, admitted: None });
         store.limiter(|d| &mut d.limits);
         store.set_fuel(self.limits.fuel).map_err(trap)?;
-        store.set_epoch_deadline(self.limits.epoch_ticks);
+        if gated {
+            let backstop = self.limits.epoch_ticks;
+            store.epoch_deadline_callback(move |mut cx| {
+                // The second deadline is the backstop itself.
+                if cx.data().admitted.is_some() {
+                    return Ok(UpdateDeadline::Interrupt);
+                }
+                let Some(gate) = cx.data().gate.clone() else { return Ok(UpdateDeadline::Interrupt) };
+                let admitted = gate();
+                cx.data_mut().admitted = Some(admitted);
+                Ok(UpdateDeadline::Continue(backstop))
+            });
+        }
+        set_deadline(&mut store, self.limits.epoch_ticks);
         Ok(store)
     }
 
     /// A long-lived instance: faster (its codec caches the compiled rule set) but stateful.
     pub fn instance(&self) -> Result<ModuleInstance, ModuleError> {
-        let mut store = self.store()?;
+        self.instance_with(None)
+    }
+
+    fn instance_with(&self, gate: Option<LongCallGate>) -> Result<ModuleInstance, ModuleError> {
+        let mut store = self.store(gate)?;
         let instance = self.pre.instantiate(&mut store).map_err(trap)?;
         ModuleInstance::bind(store, instance, self.limits)
     }
+}
+
+/// A call's first epoch deadline: the backstop itself, or, with a gate, the next tick.
+fn set_deadline(store: &mut Store<StoreData>, backstop: u64) {
+    store.set_epoch_deadline(if store.data().gate.is_some() { 1 } else { backstop });
 }
 
 /// Compiles `bytes` (never precompiled artifacts) for instantiation with no imports, and checks
@@ -428,7 +471,8 @@ impl ModuleInstance {
     }
 
     fn refuel(&mut self) -> Result<(), ModuleError> {
-        self.store.set_epoch_deadline(self.epoch_ticks);
+        self.store.data_mut().admitted = None;
+        set_deadline(&mut self.store, self.epoch_ticks);
         self.store.set_fuel(self.fuel).map_err(trap)
     }
 

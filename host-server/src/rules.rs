@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use wasmtime::Engine;
 
-use crate::module::{Limits, ModuleError, RuleModule};
+use crate::module::{Limits, LongCallGate, ModuleError, RuleModule};
 
 /// Why the module gave no decision.
 #[derive(Debug, thiserror::Error)]
@@ -49,8 +49,10 @@ pub struct RulesHost {
     active: ArcSwap<RuleModule>,
     /// Modules compiled before, by sha256, so that swapping back and forth costs no compile.
     compiled: std::sync::Mutex<Vec<Arc<RuleModule>>>,
-    /// Permits for module calls running at once (see [`default_lanes`]).
+    /// Permits for module calls running at once: the long lanes and one more.
     lanes: Arc<tokio::sync::Semaphore>,
+    /// Permits for calls that run past their first epoch tick (see [`default_lanes`]).
+    long_lanes: Arc<tokio::sync::Semaphore>,
     /// The pre-initialized copy of a module, warmed up with a rule set (see [`RulesHost::prepare`]).
     warm: ArcSwapOption<Warm>,
     /// The preparation queue (see [`RulesHost::prepare`]).
@@ -90,8 +92,13 @@ const COMPILED_KEPT: usize = 8;
 impl RulesHost {
     /// Compiles the module and makes it active; starts the thread that advances the engine's
     /// epoch (the wall-clock backstop of every call), which ends with the engine.
-    /// At most `lanes` calls run at once; the rest wait their turn.
-    pub fn new(bytes: &[u8], limits: Limits, lanes: usize) -> Result<Self, ModuleError> {
+    ///
+    /// At most `long_lanes` calls run long at once, and `long_lanes + 1` calls at all: a call
+    /// starts in any free lane, and one still running at the epoch's next tick (within
+    /// [`crate::module::EPOCH_TICK`]) waits for a long lane before it goes on. So short calls,
+    /// which is nearly all of them, use every core, and runaway modules never hold more cores
+    /// than `long_lanes` for longer than a tick.
+    pub fn new(bytes: &[u8], limits: Limits, long_lanes: usize) -> Result<Self, ModuleError> {
         let engine = crate::module::pooled_engine(&limits, POOL_SLOTS)?;
         let ticker = engine.weak();
         std::thread::Builder::new()
@@ -110,7 +117,8 @@ impl RulesHost {
             limits,
             active: ArcSwap::new(Arc::clone(&module)),
             compiled: std::sync::Mutex::new(vec![module]),
-            lanes: Arc::new(tokio::sync::Semaphore::new(lanes.max(1))),
+            lanes: Arc::new(tokio::sync::Semaphore::new(long_lanes.max(1).saturating_add(1))),
+            long_lanes: Arc::new(tokio::sync::Semaphore::new(long_lanes.max(1))),
             warm: ArcSwapOption::empty(),
             wanted: std::sync::Mutex::new(Wanted::default()),
         })
@@ -255,12 +263,13 @@ impl RulesHost {
         let lane = Arc::clone(&self.lanes).acquire_owned().await.map_err(|_| RulesError::Cancelled)?;
         metrics::histogram!("nixflow_rule_lane_wait_seconds", "op" => op).record(queued.elapsed().as_secs_f64());
         let started = Instant::now();
+        let gate = self.long_call_gate(op);
         let result = tokio::task::spawn_blocking(move || {
             let _lane = lane;
             demote_this_thread();
             // The module's own time, without the hand-offs to and from the blocking thread.
             let inside = Instant::now();
-            let result = module.call_metered(&bytes);
+            let result = module.call_gated(&bytes, gate);
             metrics::histogram!("nixflow_rule_module_seconds", "op" => op).record(inside.elapsed().as_secs_f64());
             result
         })
@@ -288,6 +297,28 @@ impl RulesHost {
     }
 }
 
+impl RulesHost {
+    /// The admission of a call of `op` that runs long: it blocks its thread until a long lane is
+    /// free, and holds that lane until the call ends.
+    fn long_call_gate(&self, op: &'static str) -> LongCallGate {
+        let long_lanes = Arc::clone(&self.long_lanes);
+        let runtime = tokio::runtime::Handle::current();
+        Arc::new(move || {
+            metrics::counter!("nixflow_rule_long_calls_total", "op" => op).increment(1);
+            let queued = Instant::now();
+            // Called on the blocking thread that runs the call, never on the executor.
+            let permit = runtime.block_on(Arc::clone(&long_lanes).acquire_owned());
+            metrics::histogram!("nixflow_rule_long_lane_wait_seconds", "op" => op)
+                .record(queued.elapsed().as_secs_f64());
+            match permit {
+                Ok(permit) => Box::new(permit),
+                // Closed only if the host is going away: let the call finish.
+                Err(_) => Box::new(()),
+            }
+        })
+    }
+}
+
 /// Module calls run at a lower OS priority than the executor threads that serve requests, so a
 /// module that burns its whole budget (or twenty of them) slows probes and light requests as
 /// little as possible; the kernel still gives the calls every idle cycle. Applied once per
@@ -309,10 +340,11 @@ fn demote_this_thread() {
     });
 }
 
-/// The default number of module calls that may run at once: one fewer than the cores (at least
-/// one). Leaving a core to the executor keeps the server responsive while modules burn their
-/// budgets. A low priority alone did not: neither `nice` 19 nor `SCHED_IDLE` kept probes from
-/// waiting whole 4 ms scheduler ticks once every core ran a module (BENCHMARKS.md).
+/// The default number of module calls that may run *long* at once: one fewer than the cores (at
+/// least one). Leaving a core to the executor keeps the server responsive while modules burn
+/// their budgets. A low priority alone did not: neither `nice` 19 nor `SCHED_IDLE` kept probes
+/// from waiting whole 4 ms scheduler ticks once every core ran a module (BENCHMARKS.md). One
+/// more call may run for up to a tick beside them ([`RulesHost::new`]).
 pub fn default_lanes() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
@@ -343,7 +375,69 @@ fn op_name(request: &[u8]) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::op_name;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::{RulesHost, op_name};
+    use crate::module::{Limits, LongCallGate, ModuleError};
+
+    /// A module whose every call spins until its fuel runs out.
+    fn spinning_module() -> Vec<u8> {
+        wat::parse_str(
+            r#"(module
+              (memory (export "memory") 2)
+              (func (export "nixflow_abi_version") (result i32) (i32.const 1))
+              (func (export "nixflow_alloc") (param i32) (result i32) (i32.const 4096))
+              (func (export "nixflow_free") (param i32 i32))
+              (func (export "nixflow_call") (param i32 i32) (result i64) (loop $l (br $l)) (i64.const 0)))"#,
+        )
+        .expect("wat")
+    }
+
+    /// Counts the calls between their admission to a long lane and their end.
+    struct Admitted(Arc<AtomicUsize>);
+
+    impl Drop for Admitted {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn long_calls_take_turns_in_the_long_lanes_and_hold_them_to_the_end() {
+        // Enough fuel to spin for many epoch ticks (10 ms each), little enough for a quick test.
+        let limits = Limits { fuel: 300_000_000, ..Limits::default() };
+        let host = Arc::new(RulesHost::new(&spinning_module(), limits, 1).expect("host"));
+        let module = host.active();
+        let (admissions, running_long, most_at_once) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let calls: Vec<_> = (0..3)
+            .map(|_| {
+                let lane = host.long_call_gate("evaluate");
+                let (admissions, running_long, most_at_once) =
+                    (Arc::clone(&admissions), Arc::clone(&running_long), Arc::clone(&most_at_once));
+                // The host's gate, observed: a call counts from its admission until what the gate
+                // handed out is dropped (the counter goes down before the lane is given back).
+                let gate: LongCallGate = Arc::new(move || {
+                    let permit = lane();
+                    admissions.fetch_add(1, Ordering::SeqCst);
+                    let now = running_long.fetch_add(1, Ordering::SeqCst) + 1;
+                    most_at_once.fetch_max(now, Ordering::SeqCst);
+                    Box::new((Admitted(Arc::clone(&running_long)), permit))
+                });
+                let module = Arc::clone(&module);
+                tokio::task::spawn_blocking(move || module.call_gated(br#"{"op":"evaluate"}"#, gate))
+            })
+            .collect();
+        for call in calls {
+            let outcome = call.await.expect("join");
+            assert!(matches!(outcome, Err(ModuleError::OutOfFuel)), "{:?}", outcome.map(|_| ()));
+        }
+        // Every call ran past a tick and was admitted once; never two at once in one long lane.
+        assert_eq!(admissions.load(Ordering::SeqCst), 3);
+        assert_eq!(most_at_once.load(Ordering::SeqCst), 1);
+        assert_eq!(running_long.load(Ordering::SeqCst), 0, "admissions end with their calls");
+    }
 
     #[test]
     fn metric_labels_name_the_op_of_the_first_field() {

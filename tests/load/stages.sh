@@ -6,23 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=$1; SECS=${2:-10}; CONNS=${3:-32}
-DIR=$(mktemp -d); PORT=18191
-REDIS_URL=redis://127.0.0.1:6379 NIXFLOW_REDIS_PREFIX="ab:$$:" NIXFLOW_LOG=info \
-  "$BIN" --demo --database "$DIR/db.sqlite" --listen 127.0.0.1:$PORT --rule-module build/nixflow_rules.wasm >"$DIR/log" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null; sleep 0.3; rm -rf "$DIR"' EXIT
-for _ in $(seq 100); do curl -sf localhost:$PORT/readyz >/dev/null && break; sleep 0.2; done
-# Measure the server's steady state: calls run on the pre-initialized copy once it is ready.
-for _ in $(seq 150); do grep -q "rule module pre-initialized" "$DIR/log" && break; sleep 0.2; done
-TOKEN=$(curl -sf -XPOST localhost:$PORT/api/auth/login -H 'content-type: application/json' \
-  -d '{"username":"alice","password":"nixflow-demo"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["token"])')
-export TOKEN
-# The server's own CPU time (user + system, in clock ticks) around the run: CPU per create is
-# steadier than throughput on a shared machine, whose other tenants take cores for seconds.
-cpu() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
-BEFORE=$(cpu)
+source tests/load/server.sh
+PORT=18191
+start_server "$BIN" $PORT
+# The server's own CPU time around the run: CPU per create is steadier than throughput on a
+# shared machine, whose other tenants take cores for seconds.
+BEFORE=$(server_cpu)
 RESULT=$(wrk -t2 -c"$CONNS" -d"${SECS}s" -s tests/load/create.lua "http://127.0.0.1:$PORT/api/tickets" | grep RESULT)
-AFTER=$(cpu)
+AFTER=$(server_cpu)
 echo "$RESULT"
 REQUESTS=$(echo "$RESULT" | sed -E 's/.*requests=([0-9]+).*/\1/')
 echo "server CPU per create: $(( (AFTER - BEFORE) * 1000000 / $(getconf CLK_TCK) / REQUESTS )) us"
