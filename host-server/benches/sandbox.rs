@@ -63,7 +63,9 @@ fn main() -> anyhow::Result<()> {
                         category: "Hardware".into(),
                         priority: None,
                     };
-                    state.create_ticket(&rita, &ctx, input).await.map(|done| done.body["automation_error"].is_string())
+                    state.create_ticket(&rita, &ctx, input).await.map(|done| {
+                        done.body.parse::<serde_json::Value>().is_ok_and(|body| body["automation_error"].is_string())
+                    })
                 })
             })
             .collect();

@@ -230,7 +230,8 @@ async fn lag() -> anyhow::Result<()> {
             priority: None,
         };
         let done = state.create_ticket(&rita, &ctx(i), input).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let id = done.body["ticket"]["id"].as_str().unwrap_or_default().to_owned();
+        let body: serde_json::Value = done.body.parse()?;
+        let id = body["ticket"]["id"].as_str().unwrap_or_default().to_owned();
         state.transition(&admin, &ctx(i), &id, Status::Approved, None).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         // Spread the deadlines over about 6 s.
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -6,6 +6,7 @@
 use rules_core::model::{FiredEscalation, Millis, Priority, PrioritySource, Status, StatusEntry};
 use rules_core::sla::SlaMetric;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 /// The stream that holds published rule sets.
@@ -25,6 +26,57 @@ pub const USERS_STREAM: &str = "users";
 
 /// The stream that holds SLA compliance reports.
 pub const REPORTS_STREAM: &str = "sla-reports";
+
+/// JSON kept as the text it arrived in: a rule module's decision is stored and served as the
+/// module wrote it, never parsed into a tree and written back (a create's explain trace is a few
+/// kilobytes). Equal when the texts are equal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The JSON read as a `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.get())
+    }
+
+    /// A copy of `raw`.
+    pub fn from_raw(raw: &RawValue) -> Self {
+        Self(raw.to_owned())
+    }
+
+    /// `value` written as JSON.
+    pub fn from_serialize(value: &impl Serialize) -> serde_json::Result<Self> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+}
+
+impl From<Box<RawValue>> for RawJson {
+    fn from(raw: Box<RawValue>) -> Self {
+        Self(raw)
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for RawJson {}
+
+impl utoipa::PartialSchema for RawJson {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::AnyValue).into()
+    }
+}
+
+impl ToSchema for RawJson {}
 
 /// Which rules decided, and with which module: recorded on every automation event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -142,7 +194,7 @@ pub enum EventPayload {
         /// Who owns it now.
         priority_source: PrioritySource,
         /// The module's whole decision (rule, matches, reason).
-        decision: serde_json::Value,
+        decision: RawJson,
     },
     /// The rule module assigned the ticket by round-robin.
     #[serde(rename = "automation.assignment_applied")]
@@ -156,7 +208,7 @@ pub enum EventPayload {
         /// The round-robin counter value used.
         counter: u64,
         /// The module's whole decision (eligible list, skipped users and why).
-        decision: serde_json::Value,
+        decision: RawJson,
     },
     /// One evaluation, with its explain trace and outcome (whether or not it changed anything).
     #[serde(rename = "automation.rule_evaluated")]
@@ -165,7 +217,7 @@ pub enum EventPayload {
         provenance: Provenance,
         /// The module's evaluation (prioritization, assignment, SLA, escalation timeline,
         /// next wake-up, trace).
-        evaluation: serde_json::Value,
+        evaluation: RawJson,
     },
     /// The rule module could not answer; the triggering change is stored regardless.
     #[serde(rename = "automation.rule_evaluation_failed")]
@@ -191,7 +243,7 @@ pub enum EventPayload {
         /// How late the scheduler fired it (ms after `due_at`).
         lag_ms: Millis,
         /// The module's decision (target role, user, new priority, reason).
-        decision: serde_json::Value,
+        decision: RawJson,
     },
     /// The ticket was escalated: what changed. Caused by `automation.escalation_triggered`.
     #[serde(rename = "ticket.escalated")]

@@ -9,11 +9,12 @@
 //! set ([`RuleModule::pre_initialize`]); calls to that module then run in fresh instances of the
 //! copy. Same code, same answers, the rule set already compiled.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use wasmtime::Engine;
 
@@ -248,12 +249,24 @@ impl RulesHost {
         self.limits
     }
 
-    /// Sends a codec request to `module` and returns the `answer` of a success.
+    /// Sends a codec request to `module` and returns the `answer` of a success, parsed.
     pub async fn call(
         &self,
         module: &Arc<RuleModule>,
         request: &impl Serialize,
     ) -> Result<serde_json::Value, RulesError> {
+        let answer = self.call_raw(module, request).await?;
+        serde_json::from_str(answer.get()).map_err(|e| ModuleError::BadAnswer(format!("answer: {e}")).into())
+    }
+
+    /// Sends a codec request to `module` and returns the `answer` of a success as the module
+    /// wrote it: what the host stores verbatim (a decision, an explain trace) is never parsed
+    /// into a tree and written back.
+    pub async fn call_raw(
+        &self,
+        module: &Arc<RuleModule>,
+        request: &impl Serialize,
+    ) -> Result<Box<RawValue>, RulesError> {
         let bytes = serde_json::to_vec(request).map_err(|e| ModuleError::BadAnswer(e.to_string()))?;
         let module = self.runner(module);
         let op = op_name(&bytes);
@@ -285,15 +298,34 @@ impl RulesHost {
             }
         };
         metrics::histogram!("nixflow_rule_evaluation_fuel", "op" => op).record(fuel as f64);
-        let mut answer: serde_json::Value =
-            serde_json::from_str(&answer).map_err(|e| ModuleError::BadAnswer(format!("answer is not JSON: {e}")))?;
-        match answer.get("type").and_then(|t| t.as_str()) {
-            Some("success") => Ok(answer.get_mut("answer").map(serde_json::Value::take).unwrap_or_default()),
-            Some("failure") => {
-                Err(RulesError::Refused(answer.get_mut("errors").map(serde_json::Value::take).unwrap_or_default()))
-            }
-            _ => Err(ModuleError::BadAnswer("answer is neither a success nor a failure".into()).into()),
-        }
+        read_answer(&answer)
+    }
+}
+
+/// The `answer` of a codec success, or the `errors` of a refusal.
+fn read_answer(text: &str) -> Result<Box<RawValue>, RulesError> {
+    #[derive(Deserialize)]
+    struct Envelope<'a> {
+        #[serde(rename = "type", borrow, default)]
+        kind: Option<Cow<'a, str>>,
+        #[serde(borrow, default)]
+        answer: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        errors: Option<&'a RawValue>,
+    }
+    let neither = || ModuleError::BadAnswer("answer is neither a success nor a failure".into());
+    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| {
+        if e.is_syntax() || e.is_eof() { ModuleError::BadAnswer(format!("answer is not JSON: {e}")) } else { neither() }
+    })?;
+    match envelope.kind.as_deref() {
+        Some("success") => Ok(match envelope.answer {
+            Some(answer) => answer.to_owned(),
+            None => serde_json::value::to_raw_value(&serde_json::Value::Null).map_err(|_| neither())?,
+        }),
+        Some("failure") => Err(RulesError::Refused(
+            envelope.errors.and_then(|errors| serde_json::from_str(errors.get()).ok()).unwrap_or_default(),
+        )),
+        _ => Err(neither().into()),
     }
 }
 

@@ -18,12 +18,12 @@ use futures_util::StreamExt;
 use rules_core::codec::{SlaAnswer, WakeUpAnswer};
 use rules_core::escalate::EscalationCheck;
 use rules_core::model::{Millis, User};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::AppState;
-use crate::domain::{EventPayload, Provenance};
+use crate::domain::{EventPayload, Provenance, RawJson};
 use crate::module::ModuleError;
 use crate::rules::RulesError;
 use crate::service::{Draft, RequestContext};
@@ -69,6 +69,13 @@ pub struct TickReport {
 /// Attempts at one ticket within a tick when its commit keeps losing races.
 const WAKE_ATTEMPTS: usize = 20;
 
+/// The clocks of an evaluation's summary ([`Draft::automation`]).
+#[derive(Deserialize)]
+struct Clocks {
+    sla: Option<rules_core::sla::SlaStatus>,
+    next_wake_up: Option<rules_core::sla::WakeUp>,
+}
+
 #[derive(Serialize)]
 struct TicketOp<'a> {
     op: &'static str,
@@ -90,8 +97,9 @@ impl AppState {
         users: Option<&[User]>,
         now: Millis,
     ) -> Result<T, RulesError> {
-        let answer = self.rules.call(module, &TicketOp { op, rule_set: &rule_set.text, ticket, now, users }).await?;
-        serde_json::from_value(answer).map_err(|e| ModuleError::BadAnswer(format!("`{op}` answer: {e}")).into())
+        let answer =
+            self.rules.call_raw(module, &TicketOp { op, rule_set: &rule_set.text, ticket, now, users }).await?;
+        serde_json::from_str(answer.get()).map_err(|e| ModuleError::BadAnswer(format!("`{op}` answer: {e}")).into())
     }
 
     /// After a command: the SLA events its change calls for, and the ticket's next wake-up.
@@ -108,8 +116,8 @@ impl AppState {
         let module = self.rules.active();
         let rule_set = self.rule_set.load_full();
         let clocks = match &draft.automation {
-            Some(evaluation) => serde_json::from_value(evaluation["sla"].clone())
-                .and_then(|sla| Ok((sla, serde_json::from_value(evaluation["next_wake_up"].clone())?)))
+            Some(summary) => serde_json::from_str::<Clocks>(summary.get())
+                .map(|c| (c.sla, c.next_wake_up))
                 .map_err(|e| RulesError::from(ModuleError::BadAnswer(format!("evaluation: {e}")))),
             None => {
                 let ticket = state.to_rules();
@@ -171,7 +179,7 @@ impl AppState {
                     key: e.key.clone(),
                     due_at: e.due_at,
                     lag_ms: now.saturating_sub(e.due_at),
-                    decision: serde_json::to_value(e)?,
+                    decision: RawJson::from_serialize(e)?,
                 },
             );
             draft.push(

@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rules_core::codec::CounterNeededAnswer;
-use rules_core::model::{Millis, Priority, Status};
+use rules_core::evaluate::AssignmentOutcome;
+use rules_core::model::{Millis, Priority, PrioritySource, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::auth::Caller;
-use crate::domain::{self, Comment, EventPayload, Provenance, RULESET_STREAM, TicketState, TransitionKind};
+use crate::domain::{self, Comment, EventPayload, Provenance, RULESET_STREAM, RawJson, TicketState, TransitionKind};
 use crate::error::{ApiError, ApiResult};
 use crate::module::RuleModule;
 use crate::rules::{ActiveRuleSet, RulesError};
@@ -47,13 +48,13 @@ pub struct RequestContext {
 
 impl RequestContext {
     /// The record that answers a retry of this request with `body`, when it has a key.
-    fn idempotency_record(&self, actor: &str, status: u16, body: &serde_json::Value) -> Option<IdempotencyRecord> {
+    fn idempotency_record(&self, actor: &str, status: u16, body: &RawJson) -> Option<IdempotencyRecord> {
         self.idempotency.as_ref().map(|(key, hash)| IdempotencyRecord {
             actor: actor.to_owned(),
             key: key.clone(),
             request_hash: hash.clone(),
             status,
-            body: body.to_string(),
+            body: body.get().to_owned(),
         })
     }
 }
@@ -98,7 +99,7 @@ pub struct TicketResponse {
     /// The rule module's evaluation, without its trace (which is on the
     /// `automation.rule_evaluated` event), when the command triggered one.
     #[schema(value_type = Option<Object>)]
-    pub automation: Option<serde_json::Value>,
+    pub automation: Option<RawJson>,
     /// Why automation failed, when it did (the change itself is stored).
     pub automation_error: Option<String>,
     /// The events appended, in order (ids and types).
@@ -123,7 +124,7 @@ pub(crate) struct Draft {
     pub(crate) state: Option<TicketState>,
     pub(crate) events: Vec<NewEvent>,
     pub(crate) counters: Vec<(String, u64)>,
-    pub(crate) automation: Option<serde_json::Value>,
+    pub(crate) automation: Option<RawJson>,
     pub(crate) automation_error: Option<String>,
     /// Deterministic keys of the scheduled transitions among the events.
     pub(crate) keys: Vec<String>,
@@ -210,12 +211,114 @@ struct EvaluateRequest<'a> {
     counters: &'a BTreeMap<String, u64>,
 }
 
+/// The parts of an `evaluate` answer the host acts on, read in place: each decision stays the
+/// text the module wrote (stored verbatim on its event); only the few fields the host acts on
+/// are typed. The trace is skipped here and kept whole on `automation.rule_evaluated`.
+struct EvaluationParts<'a> {
+    rule_set_version: u64,
+    prioritization: Part<'a, PrioritizationView>,
+    assignment: Part<'a, AssignmentView>,
+    sla: &'a RawValue,
+    escalations: &'a RawValue,
+    next_wake_up: &'a RawValue,
+}
+
+/// A decision's text and what the host reads of it.
+struct Part<'a, T> {
+    raw: &'a RawValue,
+    view: T,
+}
+
+#[derive(Deserialize)]
+struct PrioritizationView {
+    priority: Priority,
+    priority_source: PrioritySource,
+    changed: bool,
+}
+
+#[derive(Deserialize)]
+struct AssignmentView {
+    outcome: AssignmentOutcome,
+    role: Option<String>,
+    assignee: Option<String>,
+    counter: Option<u64>,
+}
+
+/// The response's summary of an evaluation: everything but the trace.
+#[derive(Serialize)]
+struct EvaluationSummary<'a> {
+    rule_set_version: u64,
+    prioritization: &'a RawValue,
+    assignment: &'a RawValue,
+    sla: &'a RawValue,
+    escalations: &'a RawValue,
+    next_wake_up: &'a RawValue,
+}
+
+impl<'a> EvaluationParts<'a> {
+    /// Reads an `evaluate` answer; a message for people when it is not one.
+    fn read(answer: &'a RawValue) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Text<'a> {
+            rule_set_version: u64,
+            #[serde(borrow)]
+            prioritization: &'a RawValue,
+            #[serde(borrow)]
+            assignment: &'a RawValue,
+            #[serde(borrow)]
+            sla: &'a RawValue,
+            #[serde(borrow)]
+            escalations: &'a RawValue,
+            #[serde(borrow)]
+            next_wake_up: &'a RawValue,
+        }
+        let bad = |e: serde_json::Error| format!("rule module returned an unreadable evaluation: {e}");
+        let text: Text<'a> = serde_json::from_str(answer.get()).map_err(bad)?;
+        Ok(Self {
+            rule_set_version: text.rule_set_version,
+            prioritization: Part {
+                raw: text.prioritization,
+                view: serde_json::from_str(text.prioritization.get()).map_err(bad)?,
+            },
+            assignment: Part { raw: text.assignment, view: serde_json::from_str(text.assignment.get()).map_err(bad)? },
+            sla: text.sla,
+            escalations: text.escalations,
+            next_wake_up: text.next_wake_up,
+        })
+    }
+
+    /// The role whose round-robin counter the decision waits for, if it waits for one.
+    fn needs_counter(&self) -> Result<Option<String>, String> {
+        match self.assignment.view.outcome {
+            AssignmentOutcome::NeedsCounter => match &self.assignment.view.role {
+                Some(role) => Ok(Some(role.clone())),
+                None => Err("the module needs a counter but names no role".into()),
+            },
+            _ => Ok(None),
+        }
+    }
+
+    /// Everything but the trace, as JSON.
+    fn summary(&self) -> Result<RawJson, String> {
+        RawJson::from_serialize(&EvaluationSummary {
+            rule_set_version: self.rule_set_version,
+            prioritization: self.prioritization.raw,
+            assignment: self.assignment.raw,
+            sla: self.sla,
+            escalations: self.escalations,
+            next_wake_up: self.next_wake_up,
+        })
+        .map_err(|e| format!("cannot summarize the evaluation: {e}"))
+    }
+}
+
 /// The outcome of [`AppState::execute`]: the response and what was appended.
 pub struct Executed {
     /// HTTP status of the response.
     pub status: u16,
-    /// The response body.
-    pub body: serde_json::Value,
+    /// The response body, as JSON text (the same text a retry with the same key is answered
+    /// with).
+    pub body: RawJson,
     /// Appended events (empty for a replayed idempotent response).
     pub events: Vec<StoredEvent>,
 }
@@ -237,7 +340,7 @@ impl AppState {
             .collect())
     }
 
-    /// Runs one evaluation (twice when assignment needs a round-robin counter).
+    /// Runs one evaluation; the answer as the module wrote it.
     pub async fn evaluate(
         &self,
         module: &Arc<RuleModule>,
@@ -246,9 +349,9 @@ impl AppState {
         users: &[rules_core::model::User],
         counters: &BTreeMap<String, u64>,
         now: Millis,
-    ) -> Result<serde_json::Value, RulesError> {
+    ) -> Result<Box<RawValue>, RulesError> {
         let request = EvaluateRequest { op: "evaluate", rule_set: &rule_set.text, ticket, now, users, counters };
-        self.rules.call(module, &request).await
+        self.rules.call_raw(module, &request).await
     }
 
     /// The next round-robin value of a role, re-seeding a lost counter from the log.
@@ -299,13 +402,11 @@ impl AppState {
                 Err(e) => return failed(draft, e.to_string()),
             }
         } else {
-            match self.evaluate(&module, &rule_set, &ticket, &users, &counters, now).await {
-                Ok(v) if v["assignment"]["outcome"] == "needs_counter" => match v["assignment"]["role"].as_str() {
-                    Some(role) => (Some(role.to_owned()), None),
-                    None => return failed(draft, "the module needs a counter but names no role".into()),
-                },
-                Ok(v) => (None, Some(v)),
-                Err(e) => return failed(draft, e.to_string()),
+            let answer = self.evaluate(&module, &rule_set, &ticket, &users, &counters, now).await;
+            match answer.map_err(|e| e.to_string()).and_then(|v| Ok((EvaluationParts::read(&v)?.needs_counter()?, v))) {
+                Ok((Some(role), _)) => (Some(role), None),
+                Ok((None, v)) => (None, Some(v)),
+                Err(e) => return failed(draft, e),
             }
         };
         if let Some(role) = needed {
@@ -325,17 +426,17 @@ impl AppState {
                 Err(e) => return failed(draft, e.to_string()),
             },
         };
+        let parts = match EvaluationParts::read(&evaluation) {
+            Ok(parts) => parts,
+            Err(e) => return failed(draft, e),
+        };
         let provenance = Provenance {
             module_sha256: module.sha256().to_owned(),
             rule_set_version: rule_set.version,
             trigger: trigger.to_owned(),
         };
-        let p = &evaluation["prioritization"];
-        let priority = p["priority"].as_str().and_then(Priority::parse);
-        let source = serde_json::from_value(p["priority_source"].clone()).ok();
-        if let (Some(priority), Some(priority_source)) = (priority, source)
-            && (p["changed"] == true || state.priority.is_none())
-        {
+        let p = &parts.prioritization;
+        if p.view.changed || state.priority.is_none() {
             draft.push(
                 ctx,
                 "automation",
@@ -343,18 +444,17 @@ impl AppState {
                 Some(cause),
                 EventPayload::PrioritizationApplied {
                     provenance: provenance.clone(),
-                    priority,
-                    priority_source,
-                    decision: p.clone(),
+                    priority: p.view.priority,
+                    priority_source: p.view.priority_source,
+                    decision: RawJson::from_raw(p.raw),
                 },
             );
         }
-        let a = &evaluation["assignment"];
-        if a["outcome"] == "assigned"
-            && let (Some(assignee), Some(role), Some(counter)) =
-                (a["assignee"].as_str(), a["role"].as_str(), a["counter"].as_u64())
+        let a = &parts.assignment;
+        if a.view.outcome == AssignmentOutcome::Assigned
+            && let (Some(assignee), Some(role), Some(counter)) = (&a.view.assignee, &a.view.role, a.view.counter)
         {
-            metrics::counter!("nixflow_assignments_total", "role" => role.to_owned()).increment(1);
+            metrics::counter!("nixflow_assignments_total", "role" => role.clone()).increment(1);
             draft.push(
                 ctx,
                 "automation",
@@ -362,19 +462,20 @@ impl AppState {
                 Some(cause),
                 EventPayload::AssignmentApplied {
                     provenance: provenance.clone(),
-                    assignee: assignee.to_owned(),
-                    role: role.to_owned(),
+                    assignee: assignee.clone(),
+                    role: role.clone(),
                     counter,
-                    decision: a.clone(),
+                    decision: RawJson::from_raw(a.raw),
                 },
             );
         }
         // The response's summary: everything but the trace (which stays in the event).
-        let summary = match evaluation.as_object() {
-            Some(fields) => fields.iter().filter(|(k, _)| *k != "trace").map(|(k, v)| (k.clone(), v.clone())).collect(),
-            None => evaluation.clone(),
-        };
-        draft.automation = Some(summary);
+        match parts.summary() {
+            Ok(summary) => draft.automation = Some(summary),
+            Err(e) => return failed(draft, e),
+        }
+        drop(parts);
+        let evaluation = RawJson::from(evaluation);
         draft.push(ctx, "automation", now, Some(cause), EventPayload::RuleEvaluated { provenance, evaluation });
     }
 
@@ -388,7 +489,7 @@ impl AppState {
     ) -> Result<Executed, CommitError> {
         let body = draft
             .response()
-            .and_then(|r| serde_json::to_value(r).map_err(|e| ApiError::Internal(e.into())))
+            .and_then(|r| RawJson::from_serialize(&r).map_err(|e| ApiError::Internal(e.into())))
             .map_err(|e| CommitError::Database(anyhow::anyhow!("{e}")))?;
         let events = self.append(draft.into_commit(ctx.idempotency_record(actor, status, &body))).await?;
         Ok(Executed { status, body, events })
@@ -424,8 +525,8 @@ impl AppState {
                 format!("idempotency key `{key}` was used for a different request"),
             ));
         }
-        let body = serde_json::from_str(&record.body).map_err(anyhow::Error::from)?;
-        Ok(Some(Executed { status: record.status, body, events: Vec::new() }))
+        let body = RawValue::from_string(record.body).map_err(anyhow::Error::from)?;
+        Ok(Some(Executed { status: record.status, body: body.into(), events: Vec::new() }))
     }
 
     /// A ticket the caller may see, or 404.
@@ -744,6 +845,7 @@ impl AppState {
             };
             draft.push(ctx, &caller.0.id, now, None, payload);
             let body = serde_json::json!({ "version": next, "rule_set": rule_set, "module_sha256": module.sha256() });
+            let body = RawJson::from_serialize(&body).map_err(|e| ApiError::Internal(e.into()))?;
             let commit = Commit {
                 stream: RULESET_STREAM.into(),
                 expected_version: stream_version,

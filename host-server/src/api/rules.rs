@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::response::Response;
 use rules_core::model::{Priority, PrioritySource, Status, StatusEntry};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
 use super::extract::Command;
@@ -138,7 +139,11 @@ pub async fn preview(
     let users = s.rule_users().await?;
     let module = s.rules.active();
     let mut counters = BTreeMap::new();
-    let mut answer = s.evaluate(&module, rules, &ticket, &users, &counters, now).await.map_err(rules_error)?;
+    let read = |raw: Box<RawValue>| {
+        serde_json::from_str::<serde_json::Value>(raw.get())
+            .map_err(|e| ApiError::Unavailable(format!("rule module unavailable: unreadable answer: {e}")))
+    };
+    let mut answer = read(s.evaluate(&module, rules, &ticket, &users, &counters, now).await.map_err(rules_error)?)?;
     if answer["assignment"]["outcome"] == "needs_counter"
         && let Some(role) = answer["assignment"]["role"].as_str().map(str::to_owned)
     {
@@ -148,7 +153,7 @@ pub async fn preview(
             None => s.store.max_counter(&role).await?,
         };
         counters.insert(role, value + 1);
-        answer = s.evaluate(&module, rules, &ticket, &users, &counters, now).await.map_err(rules_error)?;
+        answer = read(s.evaluate(&module, rules, &ticket, &users, &counters, now).await.map_err(rules_error)?)?;
     }
     Ok(Json(serde_json::json!({
         "module_sha256": module.sha256(),
