@@ -151,14 +151,15 @@ async fn a_hostile_active_module_fails_one_evaluation_and_nothing_else() {
     let s = start(&dir.path().join("db.sqlite"), None).await;
     let rita = s.login("rita").await;
     for (what, bytes, says) in [
-        ("an infinite loop", simple("(loop $l (br $l))", ""), "fuel"),
-        ("garbage output", abi_module(1, "this is not JSON", "", "", MEMORY), "not JSON"),
+        // Whichever limit comes first: the fuel, or the wall-clock backstop on a busy machine.
+        ("an infinite loop", simple("(loop $l (br $l))", ""), &["fuel", "time limit"][..]),
+        ("garbage output", abi_module(1, "this is not JSON", "", "", MEMORY), &["not JSON"]),
         // A success of the wrong shape: no `module_info` ops either, so the host takes the path
         // for modules without `counter_needed` (an `evaluate` first) and cannot read its answer.
         (
             "a success that is no evaluation",
             abi_module(1, r#"{"type":"success","op":"evaluate","answer":{"rule_set_version":1}}"#, "", "", MEMORY),
-            "unreadable evaluation",
+            &["unreadable evaluation"],
         ),
         (
             "infinite recursion",
@@ -166,7 +167,7 @@ async fn a_hostile_active_module_fails_one_evaluation_and_nothing_else() {
                 "(drop (call $r (i32.const 0)))",
                 "(func $r (param i32) (result i32) (call $r (i32.add (local.get 0) (i32.const 1))))",
             ),
-            "trapped",
+            &["trapped"],
         ),
     ] {
         // Activated behind the registry's back: a module that passed conformance but misbehaves
@@ -189,7 +190,7 @@ async fn a_hostile_active_module_fails_one_evaluation_and_nothing_else() {
         assert_eq!(probes.await.unwrap(), 20, "{what}: the server keeps serving");
         for c in created {
             let error = c["automation_error"].as_str().unwrap_or_default();
-            assert!(error.contains(says), "{what}: the reason says `{says}`: {c}");
+            assert!(says.iter().any(|s| error.contains(s)), "{what}: the reason says one of {says:?}: {c}");
             let kinds: Vec<&str> =
                 c["events"].as_array().unwrap().iter().map(|e| e["type"].as_str().unwrap()).collect();
             assert_eq!(kinds, ["ticket.created", "automation.rule_evaluation_failed"], "{what}: the ticket is stored");
