@@ -9,7 +9,8 @@ start_server() {
     "$bin" --demo --database "$DIR/db.sqlite" --listen "127.0.0.1:$port" --rule-module build/nixflow_rules.wasm \
     >"$DIR/log" 2>&1 &
   PID=$!
-  trap 'kill $PID 2>/dev/null; sleep 0.3; rm -rf "$DIR"' EXIT
+  # KEEP_LOG=file keeps the server's log there.
+  trap 'kill $PID 2>/dev/null; sleep 0.3; [ -z "${KEEP_LOG:-}" ] || cp "$DIR/log" "$KEEP_LOG"; rm -rf "$DIR"' EXIT
   for _ in $(seq 100); do curl -sf "localhost:$port/readyz" >/dev/null && break; sleep 0.2; done
   for _ in $(seq 150); do grep -q "rule module pre-initialized" "$DIR/log" && break; sleep 0.2; done
   TOKEN=$(curl -sf -XPOST "localhost:$port/api/auth/login" -H 'content-type: application/json' \

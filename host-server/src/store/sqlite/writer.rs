@@ -76,6 +76,10 @@ pub(super) struct Writer {
 
 const STOPPED: &str = "the database writer has stopped";
 
+/// A group commit that takes longer than this is logged: at a few hundred creates a second,
+/// every request in flight waits behind it (a group normally takes about a millisecond).
+const SLOW_GROUP: Duration = Duration::from_millis(50);
+
 impl Writer {
     /// Opens the database file for writing, creates and migrates the schema, and starts the
     /// thread. Blocking: call it off the async executor.
@@ -190,8 +194,13 @@ fn flush(conn: &mut Connection, group: &mut Vec<Job>, company: &mut usize) {
     *company = (*company * 7 + group.len().min(16) * 100) / 8;
     let started = std::time::Instant::now();
     let results = write_group(conn, group);
+    let elapsed = started.elapsed();
     metrics::histogram!("nixflow_group_commit_size").record(group.len() as f64);
-    metrics::histogram!("nixflow_group_commit_seconds").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("nixflow_group_commit_seconds").record(elapsed.as_secs_f64());
+    if elapsed > SLOW_GROUP {
+        // Every writer of the process waits behind this one: worth a line in the log.
+        tracing::warn!(commits = group.len(), ms = elapsed.as_millis() as u64, "slow group commit");
+    }
     match results {
         Ok(results) => {
             for (job, result) in group.drain(..).zip(results) {
