@@ -18,6 +18,15 @@ pub trait Counters: Send + Sync + 'static {
     /// Increments the counter and returns the new value, or `None` if the counter does not
     /// exist (then call [`Counters::seed_and_next`]).
     async fn next(&self, key: &str) -> anyhow::Result<Option<u64>>;
+    /// [`Counters::next`] for several keys at once: one round trip where the backing service
+    /// allows it (a create takes its ticket number and its round-robin turn together).
+    async fn next_many(&self, keys: &[String]) -> anyhow::Result<Vec<Option<u64>>> {
+        let mut values = Vec::with_capacity(keys.len());
+        for key in keys {
+            values.push(self.next(key).await?);
+        }
+        Ok(values)
+    }
     /// Raises the counter to at least `seed` (creating it), then increments it.
     async fn seed_and_next(&self, key: &str, seed: u64) -> anyhow::Result<u64>;
     /// The current values of some keys (missing ones are absent).
@@ -70,6 +79,7 @@ pub struct RedisCounters {
     conn: redis::aio::ConnectionManager,
     prefix: String,
     next: redis::Script,
+    next_many: redis::Script,
     seed: redis::Script,
 }
 
@@ -83,6 +93,14 @@ impl RedisCounters {
             // INCR only if the key exists: a missing key must be re-seeded from the log first.
             next: redis::Script::new(
                 "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end return false",
+            ),
+            // The same for every key, in one script: one round trip, and atomic as a whole.
+            next_many: redis::Script::new(
+                "local values = {}
+                 for i, key in ipairs(KEYS) do
+                   if redis.call('EXISTS', key) == 1 then values[i] = redis.call('INCR', key) else values[i] = false end
+                 end
+                 return values",
             ),
             seed: redis::Script::new(
                 "local v = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -102,6 +120,17 @@ impl Counters for RedisCounters {
     async fn next(&self, key: &str) -> anyhow::Result<Option<u64>> {
         let mut conn = self.conn.clone();
         Ok(self.next.key(self.key(key)).invoke_async(&mut conn).await.context("Redis INCR")?)
+    }
+
+    async fn next_many(&self, keys: &[String]) -> anyhow::Result<Vec<Option<u64>>> {
+        let mut invocation = self.next_many.prepare_invoke();
+        for key in keys {
+            invocation.key(self.key(key));
+        }
+        let mut conn = self.conn.clone();
+        let values: Vec<Option<u64>> = invocation.invoke_async(&mut conn).await.context("Redis INCR")?;
+        anyhow::ensure!(values.len() == keys.len(), "Redis answered {} counters for {} keys", values.len(), keys.len());
+        Ok(values)
     }
 
     async fn seed_and_next(&self, key: &str, seed: u64) -> anyhow::Result<u64> {
@@ -127,5 +156,38 @@ impl Counters for RedisCounters {
 
     fn kind(&self) -> &'static str {
         "redis"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the service relies on, for either implementation: a missing key answers `None`
+    /// and stays missing (the caller seeds it from the log), `next_many` answers per key.
+    async fn keeps_the_contract(counters: &dyn Counters) {
+        let keys = ["a", "b", "c"].map(String::from);
+        assert_eq!(counters.next_many(&keys).await.unwrap(), vec![None, None, None]);
+        assert_eq!(counters.seed_and_next("a", 10).await.unwrap(), 11);
+        assert_eq!(counters.seed_and_next("c", 0).await.unwrap(), 1);
+        // A seed below the counter does not lower it.
+        assert_eq!(counters.seed_and_next("c", 0).await.unwrap(), 2);
+        assert_eq!(counters.next_many(&keys).await.unwrap(), vec![Some(12), None, Some(3)]);
+        assert_eq!(counters.next("b").await.unwrap(), None);
+        let current = counters.current(&keys).await.unwrap();
+        assert_eq!(current, HashMap::from([("a".to_owned(), 12), ("c".to_owned(), 3)]));
+        assert_eq!(counters.next_many(&[]).await.unwrap(), Vec::<Option<u64>>::new());
+    }
+
+    #[tokio::test]
+    async fn memory_counters_keep_the_contract() {
+        keeps_the_contract(&MemoryCounters::default()).await;
+    }
+
+    #[tokio::test]
+    async fn redis_counters_keep_the_contract() {
+        let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+        let prefix = format!("test:counters:{}:", uuid::Uuid::now_v7());
+        keeps_the_contract(&RedisCounters::connect(&client, &prefix).await.unwrap()).await;
     }
 }

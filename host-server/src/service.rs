@@ -130,6 +130,10 @@ pub(crate) struct Draft {
     pub(crate) keys: Vec<String>,
     /// The ticket's next wake-up, when this draft computed it.
     pub(crate) schedule: Option<Option<Millis>>,
+    /// The day (`YYYYMMDD`) of the ticket number this draft's `ticket.created` still waits for:
+    /// it is drawn with the round-robin turn when automation needs one (one round trip), else
+    /// on its own before the commit.
+    pub(crate) pending_number: Option<String>,
 }
 
 impl Draft {
@@ -144,6 +148,21 @@ impl Draft {
             automation_error: None,
             keys: Vec::new(),
             schedule: None,
+            pending_number: None,
+        }
+    }
+
+    /// Gives the created ticket the number `seq` of its day (`TKT-20250129-0001`).
+    fn set_number(&mut self, seq: u64) {
+        let Some(day) = self.pending_number.take() else { return };
+        let number = format!("TKT-{day}-{seq:04}");
+        for event in &mut self.events {
+            if let EventPayload::TicketCreated { number: n, .. } = &mut event.payload {
+                n.clone_from(&number);
+            }
+        }
+        if let Some(state) = &mut self.state {
+            state.number = number;
         }
     }
 
@@ -199,6 +218,36 @@ impl Draft {
                 .collect(),
         })
     }
+}
+
+/// A counter the host draws from, by [`Counters`](crate::counters::Counters) key.
+enum Sequence {
+    /// A team role's round-robin turn.
+    RoundRobin { role: String },
+    /// The ticket numbers of a day (`YYYYMMDD`).
+    TicketNumber { day: String },
+}
+
+impl Sequence {
+    fn key(&self) -> String {
+        match self {
+            Sequence::RoundRobin { role } => format!("role:{role}"),
+            Sequence::TicketNumber { day } => format!("ticket-number:{day}"),
+        }
+    }
+
+    /// Where the log says the sequence stands: the seed of a counter the counters lost.
+    async fn floor(&self, store: &dyn crate::store::EventStore) -> anyhow::Result<u64> {
+        match self {
+            Sequence::RoundRobin { role } => store.max_counter(role).await,
+            Sequence::TicketNumber { day } => store.max_ticket_number(day).await,
+        }
+    }
+}
+
+/// The day part of a ticket number created at `now` (UTC).
+fn ticket_day(now: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(now).map(|t| t.format("%Y%m%d").to_string()).unwrap_or_default()
 }
 
 #[derive(Serialize)]
@@ -354,16 +403,23 @@ impl AppState {
         self.rules.call_raw(module, &request).await
     }
 
-    /// The next round-robin value of a role, re-seeding a lost counter from the log.
-    async fn next_counter(&self, key: &str, seed: impl AsyncFnOnce() -> anyhow::Result<u64>) -> anyhow::Result<u64> {
-        match self.counters.next(key).await? {
-            Some(v) => Ok(v),
-            None => {
-                let floor = seed().await?;
-                tracing::info!(key, floor, "re-seeding a counter from the log");
-                self.counters.seed_and_next(key, floor).await
-            }
+    /// The next value of each sequence, in one round trip to the counters, re-seeding a lost
+    /// counter from the log.
+    async fn next_values(&self, sequences: &[Sequence]) -> anyhow::Result<Vec<u64>> {
+        let keys: Vec<String> = sequences.iter().map(Sequence::key).collect();
+        let values = self.counters.next_many(&keys).await?;
+        let mut next = Vec::with_capacity(values.len());
+        for ((sequence, key), value) in sequences.iter().zip(&keys).zip(values) {
+            next.push(match value {
+                Some(v) => v,
+                None => {
+                    let floor = sequence.floor(self.store.as_ref()).await?;
+                    tracing::info!(key, floor, "re-seeding a counter from the log");
+                    self.counters.seed_and_next(key, floor).await?
+                }
+            });
         }
+        Ok(next)
     }
 
     /// Evaluates the draft's ticket and appends the automation events it warrants.
@@ -410,12 +466,20 @@ impl AppState {
             }
         };
         if let Some(role) = needed {
-            let store = Arc::clone(&self.store);
-            let counter =
-                match self.next_counter(&format!("role:{role}"), async || store.max_counter(&role).await).await {
-                    Ok(c) => c,
-                    Err(e) => return failed(draft, format!("round-robin counter unavailable: {e:#}")),
-                };
+            // A new ticket's number comes in the same round trip.
+            let mut sequences = vec![Sequence::RoundRobin { role: role.clone() }];
+            sequences.extend(draft.pending_number.clone().map(|day| Sequence::TicketNumber { day }));
+            let values = match self.next_values(&sequences).await {
+                Ok(values) => values,
+                Err(e) => return failed(draft, format!("round-robin counter unavailable: {e:#}")),
+            };
+            let mut values = values.into_iter();
+            let Some(counter) = values.next() else {
+                return failed(draft, "round-robin counter unavailable: no value".to_owned());
+            };
+            if let Some(seq) = values.next() {
+                draft.set_number(seq);
+            }
             counters.insert(role.clone(), counter);
             draft.counters.push((role, counter));
         }
@@ -556,6 +620,11 @@ impl AppState {
             let current = if new_stream { None } else { Some(self.visible_ticket(caller, stream).await?) };
             let now = self.clock.now();
             let mut draft = Draft::new(stream, current.clone());
+            if new_stream {
+                // `decide` leaves the number empty; it is drawn below, or with automation's
+                // round-robin turn.
+                draft.pending_number = Some(ticket_day(now));
+            }
             let payloads = decide(current)?;
             let mut trigger = None;
             let mut clocks = None;
@@ -579,6 +648,16 @@ impl AppState {
                 && draft.automation_error.is_none()
             {
                 self.follow_up(&mut draft, ctx, &cause, kind, now).await;
+            }
+            if let Some(day) = draft.pending_number.clone() {
+                let seq = self
+                    .next_values(&[Sequence::TicketNumber { day }])
+                    .await
+                    .map_err(|e| ApiError::Unavailable(format!("ticket numbers unavailable: {e:#}")))?
+                    .first()
+                    .copied()
+                    .ok_or_else(|| ApiError::Unavailable("ticket numbers unavailable".to_owned()))?;
+                draft.set_number(seq);
             }
             match self.commit(draft, ctx, &caller.0.id, status).await {
                 Ok(done) => return Ok(done),
@@ -621,31 +700,17 @@ impl AppState {
             return Ok(done);
         }
         let id = uuid::Uuid::now_v7().to_string();
-        let day = chrono::DateTime::from_timestamp_millis(self.clock.now())
-            .map(|t| t.format("%Y%m%d").to_string())
-            .unwrap_or_default();
-        for _ in 0..MAX_ATTEMPTS {
-            let store = Arc::clone(&self.store);
-            let seq = self
-                .next_counter(&format!("ticket-number:{day}"), async || store.max_ticket_number(&day).await)
-                .await
-                .map_err(|e| ApiError::Unavailable(format!("ticket numbers unavailable: {e:#}")))?;
-            let number = format!("TKT-{day}-{seq:04}");
-            let payload = EventPayload::TicketCreated {
-                number,
-                title: input.title.trim().to_owned(),
-                description: input.description.clone(),
-                category: input.category.trim().to_owned(),
-                requester: caller.0.id.clone(),
-                priority: input.priority,
-            };
-            let result = self.run(caller, ctx, 201, &id, |_| Ok(vec![payload.clone()]), true).await;
-            match result {
-                Err(ApiError::Conflict) => continue,
-                other => return other,
-            }
-        }
-        Err(ApiError::Conflict)
+        // The number is drawn afresh on every attempt (`run`): a number taken by a concurrent
+        // create is a conflict like any other.
+        let payload = EventPayload::TicketCreated {
+            number: String::new(),
+            title: input.title.trim().to_owned(),
+            description: input.description.clone(),
+            category: input.category.trim().to_owned(),
+            requester: caller.0.id.clone(),
+            priority: input.priority,
+        };
+        self.run(caller, ctx, 201, &id, |_| Ok(vec![payload.clone()]), true).await
     }
 
     /// Changes fields; automation re-evaluates.
