@@ -1,10 +1,17 @@
 //! Keyword matching: every keyword of every prioritization rule compiled into one Aho-Corasick
 //! automaton over case-folded text, with whole-word checks done on each hit.
+//!
+//! The automaton is always aho-corasick's contiguous NFA, not the `AhoCorasick` wrapper that
+//! picks one per rule set at run time: the wrapper carries every automaton's build and search
+//! code into the rule modules (39 KB of the host module). It is the automaton the wrapper picks
+//! for over 100 keywords; for fewer it would pick a DFA, whose table grows with the keywords
+//! and would not fit a rule set at the limits. Measured in BENCHMARKS.md ("Module sizes").
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::{Input, MatchKind, nfa::contiguous::NFA};
 use caseless::Caseless;
 
 use crate::ruleset::{MatchMode, TextField};
@@ -51,7 +58,7 @@ pub(crate) struct Hit {
 /// The compiled keyword automaton of a rule set.
 #[derive(Debug, Clone)]
 pub(crate) struct KeywordMatcher {
-    automaton: Option<AhoCorasick>,
+    automaton: Option<NFA>,
     patterns: Vec<PatternInfo>,
     rules: usize,
 }
@@ -80,11 +87,8 @@ impl KeywordMatcher {
             index.insert(f.clone(), folded.len());
             folded.push(f);
         }
-        let automaton = if folded.is_empty() {
-            None
-        } else {
-            Some(AhoCorasick::builder().match_kind(MatchKind::Standard).build(&folded)?)
-        };
+        let automaton =
+            if folded.is_empty() { None } else { Some(NFA::builder().match_kind(MatchKind::Standard).build(&folded)?) };
         Ok(Self { automaton, patterns: infos, rules })
     }
 
@@ -98,7 +102,7 @@ impl KeywordMatcher {
         }
         let folded = fold(text, false);
         let haystack: &str = &folded.text;
-        for m in automaton.find_overlapping_iter(haystack) {
+        for m in overlapping(automaton, haystack) {
             let Some(info) = self.patterns.get(m.pattern().as_usize()) else { continue };
             let bounded = is_bounded(haystack, info, m.start(), m.end());
             for o in &info.occurrences {
@@ -121,7 +125,7 @@ impl KeywordMatcher {
         let folded = fold(text, true);
         let haystack: &str = &folded.text;
         let mut counts = vec![0usize; self.rules];
-        for m in automaton.find_overlapping_iter(haystack) {
+        for m in overlapping(automaton, haystack) {
             let Some(info) = self.patterns.get(m.pattern().as_usize()) else { continue };
             let bounded = is_bounded(haystack, info, m.start(), m.end());
             for o in &info.occurrences {
@@ -138,6 +142,12 @@ impl KeywordMatcher {
             }
         }
     }
+}
+
+/// Every match in `haystack`, overlapping ones included. The search cannot fail: the automaton
+/// is built unanchored with standard semantics, all that an overlapping search asks of it.
+fn overlapping<'a>(automaton: &'a NFA, haystack: &'a str) -> impl Iterator<Item = aho_corasick::Match> + 'a {
+    automaton.try_find_overlapping_iter(Input::new(haystack)).into_iter().flatten()
 }
 
 /// Whether the match `[start, end)` sits on word boundaries where the keyword needs them.
