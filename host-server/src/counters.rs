@@ -78,7 +78,6 @@ impl Counters for MemoryCounters {
 pub struct RedisCounters {
     conn: redis::aio::ConnectionManager,
     prefix: String,
-    next: redis::Script,
     next_many: redis::Script,
     seed: redis::Script,
 }
@@ -90,11 +89,8 @@ impl RedisCounters {
         Ok(Self {
             conn,
             prefix: prefix.to_owned(),
-            // INCR only if the key exists: a missing key must be re-seeded from the log first.
-            next: redis::Script::new(
-                "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end return false",
-            ),
-            // The same for every key, in one script: one round trip, and atomic as a whole.
+            // INCR each key only if it exists: a missing key must be re-seeded from the log
+            // first. One round trip for every key, atomic as a whole.
             next_many: redis::Script::new(
                 "local values = {}
                  for i, key in ipairs(KEYS) do
@@ -118,8 +114,7 @@ impl RedisCounters {
 #[async_trait]
 impl Counters for RedisCounters {
     async fn next(&self, key: &str) -> anyhow::Result<Option<u64>> {
-        let mut conn = self.conn.clone();
-        Ok(self.next.key(self.key(key)).invoke_async(&mut conn).await.context("Redis INCR")?)
+        Ok(self.next_many(&[key.to_owned()]).await?.into_iter().next().flatten())
     }
 
     async fn next_many(&self, keys: &[String]) -> anyhow::Result<Vec<Option<u64>>> {
