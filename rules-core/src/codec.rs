@@ -440,10 +440,7 @@ impl Codec {
             Op::ModuleInfo => Outcome::ModuleInfo(module_info()),
             Op::Validate => {
                 let rules = rules.ok_or_else(missing)?;
-                Outcome::Validate(ValidationSummary {
-                    version: rules.version,
-                    rules: rules.rule_counts().into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-                })
+                Outcome::Validate(ValidationSummary { version: rules.version, rules: rules.rule_counts() })
             }
             Op::Evaluate => {
                 let (rules, ticket) = (rules.ok_or_else(missing)?, request.ticket.as_ref().ok_or_else(missing)?);

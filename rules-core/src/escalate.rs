@@ -157,13 +157,19 @@ pub struct EscalationCheck {
     pub trace: Vec<TraceEntry>,
 }
 
+/// Orders escalations by due instant. One function for every caller, so that the module holds
+/// one copy of the sort.
+pub(crate) fn sort_by_due(escalations: &mut [Escalation]) {
+    // INVARIANT: stable sort, so equal due instants keep rule order.
+    escalations.sort_by_key(|e| e.due_at);
+}
+
 /// Checks which escalations are due at `now` and what the ticket looks like after them.
 pub fn check(rules: &RuleSet, ticket: &Ticket, users: &[User], now: Millis) -> EscalationCheck {
     let mut trace = Vec::new();
     let mut fired: Vec<Escalation> =
         pending(rules, ticket, users, now, Some(&mut trace)).into_iter().filter(|e| e.due_at <= now).collect();
-    // INVARIANT: stable sort, so equal due instants keep rule order.
-    fired.sort_by_key(|e| e.due_at);
+    sort_by_due(&mut fired);
     let mut after = ticket.clone();
     for e in &fired {
         if let Some(a) = &e.assignee {

@@ -484,6 +484,6 @@ pub fn evaluate(
     let mut escalations = crate::escalate::pending(rules, &after, users, now, Some(&mut trace));
     let sla = crate::sla::status(rules, &after, now);
     let next_wake_up = crate::sla::wake_up_from(&escalations, sla.as_ref());
-    escalations.sort_by_key(|e| e.due_at);
+    crate::escalate::sort_by_due(&mut escalations);
     Evaluation { rule_set_version: rules.version, sla, next_wake_up, escalations, prioritization, assignment, trace }
 }
