@@ -210,8 +210,23 @@ fn fold(text: &str, map_origin: bool) -> Folded<'_> {
 }
 
 /// Counts UTF-16 code units in `text[..byte]`: JavaScript string offsets for the browser.
+///
+/// Over bytes, not chars: a char is one UTF-16 unit, two if it takes four UTF-8 bytes, so it is
+/// the count of bytes that start a char plus the count of four-byte lead bytes. Decoding chars
+/// instead cost 5 % of a whole evaluation's instructions (BENCHMARKS.md).
 pub(crate) fn utf16_offset(text: &str, byte: usize) -> usize {
-    text.get(..byte).map_or(0, |s| s.chars().map(char::len_utf16).sum())
+    let Some(prefix) = text.get(..byte) else { return 0 };
+    if prefix.is_ascii() {
+        return prefix.len();
+    }
+    prefix
+        .bytes()
+        .map(|b| match b {
+            0x80..=0xBF => 0_usize, // continues a char
+            0xF0..=0xFF => 2,       // starts a four-byte char: a surrogate pair
+            _ => 1,
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -245,6 +260,17 @@ mod tests {
         assert_eq!(hits(&["οδοσ"], MatchMode::Word, "ΟΔΟΣ κλειστή"), vec![(0, 8)]);
         assert_eq!(hits(&["ΟΔΟΣ"], MatchMode::Word, "η οδος"), vec![(3, 11)]);
         assert_eq!(utf16_offset("é😀x", 6), 3);
+    }
+
+    #[test]
+    fn utf16_offsets_agree_with_decoding_every_char() {
+        let text = "ascii, é ß ΟΔΟΣ 中文 😀🚀 x\u{10FFFF}\u{7F}\u{80}\u{7FF}\u{800}\u{FFFF}\u{10000} end";
+        for byte in (0..=text.len()).filter(|&b| text.is_char_boundary(b)) {
+            let decoded: usize = text[..byte].chars().map(char::len_utf16).sum();
+            assert_eq!(utf16_offset(text, byte), decoded, "at byte {byte}");
+        }
+        assert_eq!(utf16_offset(text, text.len() + 1), 0, "out of range");
+        assert_eq!(utf16_offset("é", 1), 0, "inside a char");
     }
 
     #[test]
