@@ -19,7 +19,7 @@ use crate::evaluate::Evaluation;
 use crate::model::{Millis, Ticket, User, limits};
 use crate::ruleset::{RuleSet, RuleSetSpec};
 use crate::sla::{ComplianceReport, SlaStatus, WakeUp};
-use crate::trace::RuleKind;
+use crate::trace::{RuleKind, TraceEntry};
 
 /// Version of the host ABI (`nixflow_abi_version`) that carries this codec.
 pub const ABI_VERSION: u32 = 1;
@@ -298,6 +298,9 @@ impl WireRequest<'_> {
 #[derive(Debug, Default)]
 pub struct Codec {
     cache: Option<(String, Arc<RuleSet>)>,
+    /// The length of the last answer: the next one is written into a buffer that size, so a
+    /// codec answering similar requests does not regrow it five times per answer.
+    last_answer_len: usize,
 }
 
 impl Codec {
@@ -315,7 +318,9 @@ impl Codec {
                 format!("input is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
             )]),
         };
-        to_json(&answer)
+        let json = write_json(answer, self.last_answer_len);
+        self.last_answer_len = json.len();
+        json
     }
 
     /// Answers a request given as text, as a typed [`Answer`].
@@ -564,12 +569,77 @@ fn failure(errors: Vec<Problem>) -> Answer {
 /// Serializes an answer. Serializing these types cannot fail (string keys, no floats), but if
 /// it ever did, the caller still gets a well-formed failure.
 pub fn to_json(answer: &Answer) -> String {
-    serde_json::to_string(answer).unwrap_or_else(|e| {
-        let fallback = failure(vec![Problem::new(ProblemCode::InvalidInput, format!("answer not serializable: {e}"))]);
-        serde_json::to_string(&fallback).unwrap_or_else(|_| {
-            r#"{"type":"failure","errors":[{"code":"invalid_input","message":"answer not serializable"}]}"#.to_owned()
-        })
+    serialize(answer, &[], 0).unwrap_or_else(|e| serialization_failure(&e))
+}
+
+/// Serializes an answer the codec owns: its explain trace, if it has one, is taken out and
+/// written by [`TraceEntry::write_json`], the rest by serde_json.
+fn write_json(mut answer: Answer, capacity: usize) -> String {
+    let trace = match &mut answer {
+        Answer::Success(Outcome::Evaluate(evaluation)) => std::mem::take(&mut evaluation.trace),
+        Answer::Success(Outcome::CheckEscalations(check)) => std::mem::take(&mut check.trace),
+        _ => Vec::new(),
+    };
+    serialize(&answer, &trace, capacity).unwrap_or_else(|e| serialization_failure(&e))
+}
+
+fn serialization_failure(e: &str) -> String {
+    let fallback = failure(vec![Problem::new(ProblemCode::InvalidInput, format!("answer not serializable: {e}"))]);
+    serialize(&fallback, &[], 0).unwrap_or_else(|_| {
+        r#"{"type":"failure","errors":[{"code":"invalid_input","message":"answer not serializable"}]}"#.to_owned()
     })
+}
+
+/// Writes `answer`, then `trace` into its empty trace. One writer type for every answer, the
+/// fallback included: each writer type is another copy of the whole answer serializer in the
+/// rule modules.
+fn serialize(answer: &Answer, trace: &[TraceEntry], capacity: usize) -> Result<String, String> {
+    let mut buf = AnswerBuf(Vec::with_capacity(capacity.max(128)));
+    serde_json::to_writer(&mut buf, answer).map_err(|e| e.to_string())?;
+    if !trace.is_empty() {
+        // The trace is the last field of the answer, written empty: `…,"trace":[]}}`.
+        const EMPTY_END: &[u8] = b"[]}}";
+        let out = &mut buf.0;
+        let Some(open) = out.len().checked_sub(EMPTY_END.len()).filter(|&at| out.get(at..) == Some(EMPTY_END)) else {
+            return Err("the trace is not the answer's last field".to_owned());
+        };
+        out.truncate(open.saturating_add(1));
+        for (i, entry) in trace.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            entry.write_json(out).map_err(|e| e.to_string())?;
+        }
+        out.extend_from_slice(b"]}}");
+    }
+    String::from_utf8(buf.0).map_err(|e| e.to_string())
+}
+
+/// What serde_json writes an answer into. It writes a 3.6 KB answer in about 1,500 pieces, most
+/// of them a few bytes (quotes, colons, commas, keys); `Vec<u8>`'s own `io::Write` copies each
+/// through an out-of-line `extend_from_slice` and a `memcpy` call. Short pieces are copied
+/// inline here (BENCHMARKS.md, "Instruction counts").
+struct AnswerBuf(Vec<u8>);
+
+impl std::io::Write for AnswerBuf {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    #[inline(always)]
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match *buf {
+            [byte] => self.0.push(byte),
+            _ => self.0.extend_from_slice(buf),
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The JSON Schema of [`Request`], versioned by [`SCHEMA_VERSION`].

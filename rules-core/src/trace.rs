@@ -84,3 +84,130 @@ pub(crate) fn quoted_list<'a>(items: impl IntoIterator<Item = &'a str>) -> Strin
     let parts: Vec<String> = items.into_iter().map(|s| format!("`{s}`")).collect();
     if parts.is_empty() { "nothing".to_owned() } else { parts.join(", ") }
 }
+
+impl TraceEntry {
+    /// Appends this entry as JSON: byte for byte what serde_json writes for the derived
+    /// `Serialize` above (the tests crate compares the two on generated requests), but with the
+    /// field names as literals and each string written whole. The trace is two thirds of an
+    /// `evaluate` answer, and serde_json wrote it in about 40 pieces per entry, scanning every
+    /// field name for escapes (BENCHMARKS.md, "Instruction counts").
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let head: &[u8] = match self.kind {
+            RuleKind::Prioritization => br#"{"kind":"prioritization","rule":"#,
+            RuleKind::Assignment => br#"{"kind":"assignment","rule":"#,
+            RuleKind::Escalation => br#"{"kind":"escalation","rule":"#,
+            RuleKind::Sla => br#"{"kind":"sla","rule":"#,
+        };
+        out.extend_from_slice(head);
+        json_str(out, &self.rule)?;
+        out.extend_from_slice(if self.matched {
+            br#","matched":true,"conditions":["#
+        } else {
+            br#","matched":false,"conditions":["#
+        });
+        for (i, check) in self.conditions.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#"{"condition":"#);
+            json_str(out, &check.condition)?;
+            out.extend_from_slice(if check.passed {
+                br#","passed":true,"expected":"#
+            } else {
+                br#","passed":false,"expected":"#
+            });
+            json_str(out, &check.expected)?;
+            out.extend_from_slice(br#","saw":"#);
+            json_str(out, &check.saw)?;
+            out.push(b'}');
+        }
+        out.push(b']');
+        if let Some(note) = &self.note {
+            out.extend_from_slice(br#","note":"#);
+            json_str(out, note)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
+/// Appends `text` as a JSON string. Text with nothing to escape (nearly all of it) is copied
+/// whole; the rest goes through serde_json, so escapes are always exactly serde_json's.
+fn json_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+    if needs_escape(text.as_bytes()) {
+        return serde_json::to_writer(out, text);
+    }
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+    Ok(())
+}
+
+/// Whether `bytes` hold a byte JSON escapes: a control character (below 0x20), `"` or `\`.
+/// Eight bytes at a time (the same bit tricks as serde_json's reader): a byte lane of
+/// `x - 0x20…20` that borrows, where `x` had its top bit clear, was below 0x20; XOR with a
+/// repeated byte turns "equals it" into "is zero", tested the same way against 0x01…01.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let lanes = |byte: u8| ONES.wrapping_mul(u64::from(byte));
+    let mut found = 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else { return true };
+        let x = u64::from_le_bytes(chunk);
+        let quote = x ^ lanes(b'"');
+        let backslash = x ^ lanes(b'\\');
+        found |= x.wrapping_sub(lanes(0x20)) & !x
+            | quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash;
+    }
+    found & HIGH != 0 || chunks.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_escape_agrees_with_serde_json_on_every_byte_at_every_lane() {
+        for byte in 0..=0x7f_u8 {
+            let escaped = serde_json::to_string(&char::from(byte).to_string()).unwrap().len() > 3;
+            for lane in 0..16 {
+                let mut text = vec![b'a'; 16];
+                text[lane] = byte;
+                assert_eq!(needs_escape(&text), escaped, "byte {byte:#04x} at {lane}");
+            }
+        }
+        // Above ASCII nothing is escaped, whatever the bytes of the UTF-8 encoding.
+        for text in ["é", "中文", "😀", "\u{7f}", "\u{80}\u{ffff}\u{10ffff}", "ÿÿÿÿÿÿÿÿÿÿ"] {
+            assert!(!needs_escape(text.as_bytes()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn entries_are_written_as_serde_json_writes_them() {
+        let check = |note: Option<&str>, saw: &str| {
+            let mut entry = TraceEntry::new(
+                RuleKind::Escalation,
+                &Text::from("rule \"1\""),
+                vec![
+                    ConditionCheck::new("status", true, "`Approved`", saw),
+                    ConditionCheck::new("priority", false, "a\\b", "tab\there, bell\u{7}, 中文 😀"),
+                ],
+            );
+            entry.note = note.map(Text::from);
+            let mut out = Vec::new();
+            entry.write_json(&mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&entry).unwrap());
+        };
+        check(None, "`Approved`");
+        check(Some("fires \"now\"\n"), "");
+        for kind in RuleKind::ALL {
+            let entry = TraceEntry::new(kind, &Text::from("r"), Vec::new());
+            let mut out = Vec::new();
+            entry.write_json(&mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&entry).unwrap());
+        }
+    }
+}

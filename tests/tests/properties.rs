@@ -23,6 +23,21 @@ fn ten_thousand_generated_requests_agree_in_native_and_wasmtime() {
     assert!(successes > 7_000, "only {successes} of 10000 generated requests succeeded");
 }
 
+/// The codec writes answers through its own buffer (`codec::AnswerBuf`), reused across calls
+/// with a size hint: its bytes must be exactly serde_json's for the typed answer.
+#[test]
+fn the_codec_writes_exactly_what_serde_json_writes() {
+    let (_, requests) = generated(SEED ^ 2, 2_000);
+    let mut codec = rules_core::Codec::new();
+    let mut typed = rules_core::Codec::new();
+    for (i, request) in requests.iter().enumerate() {
+        let written = codec.call(request);
+        let text = std::str::from_utf8(request).expect("generated requests are UTF-8");
+        let expected = serde_json::to_string(&typed.answer(text)).expect("serializable");
+        assert_eq!(written, expected, "request #{i}");
+    }
+}
+
 #[test]
 fn one_thousand_generated_requests_agree_in_node() {
     let (names, requests) = generated(SEED ^ 1, 1_000);
