@@ -55,6 +55,16 @@ fn target_user(users: &[User], role: &str) -> Option<String> {
     members_of(users, role).into_iter().find(|u| ineligibility(u).is_none()).map(|u| u.id.clone())
 }
 
+/// The escalation trace's text that does not depend on the rule.
+struct TraceTexts {
+    saw_elapsed: Text,
+    expected_unfired: Text,
+    saw_priority: Text,
+    saw_status: Text,
+    fired: Text,
+    not_fired: Text,
+}
+
 /// Escalation rules matching the ticket's priority and status that have not fired for the
 /// current status entry, with their due instants, in rule order. When `trace` is given, every
 /// rule considered is recorded as of `now`.
@@ -68,20 +78,21 @@ pub(crate) fn pending(
     let entered = current_status_entry(ticket);
     let elapsed = now.saturating_sub(entered);
     let mut out = Vec::new();
-    let (saw_elapsed, expected_unfired): (Text, Text) = if trace.is_some() {
-        (
-            format!("{} since {entered}", format_millis(elapsed)).into(),
-            format!("not fired for the entry at {entered}").into(),
-        )
-    } else {
-        (Text::from(""), Text::from(""))
-    };
+    // Trace text shared by every rule's entry: formatted once per evaluation, not per rule.
+    let texts = trace.is_some().then(|| TraceTexts {
+        saw_elapsed: format!("{} since {entered}", format_millis(elapsed)).into(),
+        expected_unfired: format!("not fired for the entry at {entered}").into(),
+        saw_priority: ticket.priority.map_or("none", Priority::as_str).into(),
+        saw_status: ticket.status.as_str().into(),
+        fired: "already fired".into(),
+        not_fired: "not fired".into(),
+    });
     for rule in &rules.escalation {
         let priority_ok = ticket.priority == Some(rule.priority);
         let status_ok = ticket.status == rule.status;
         let fired = already_fired(ticket, &rule.id, entered);
         let due = due_at(entered, rule);
-        if let Some(trace) = trace.as_deref_mut() {
+        if let (Some(trace), Some(texts)) = (trace.as_deref_mut(), &texts) {
             let entry = TraceEntry::new(
                 RuleKind::Escalation,
                 &rule.id,
@@ -89,21 +100,26 @@ pub(crate) fn pending(
                     ConditionCheck::new(
                         "priority",
                         priority_ok,
-                        rule.priority.as_str(),
-                        ticket.priority.map_or("none", Priority::as_str),
+                        Arc::clone(&rule.expected_priority),
+                        Arc::clone(&texts.saw_priority),
                     ),
-                    ConditionCheck::new("status", status_ok, rule.status.as_str(), ticket.status.as_str()),
+                    ConditionCheck::new(
+                        "status",
+                        status_ok,
+                        Arc::clone(&rule.expected_status),
+                        Arc::clone(&texts.saw_status),
+                    ),
                     ConditionCheck::new(
                         "time_in_status",
                         elapsed > rule.after_ms,
                         Arc::clone(&rule.expected_after),
-                        Arc::clone(&saw_elapsed),
+                        Arc::clone(&texts.saw_elapsed),
                     ),
                     ConditionCheck::new(
                         "not_yet_fired",
                         !fired,
-                        Arc::clone(&expected_unfired),
-                        if fired { "already fired" } else { "not fired" },
+                        Arc::clone(&texts.expected_unfired),
+                        Arc::clone(if fired { &texts.fired } else { &texts.not_fired }),
                     ),
                 ],
             );

@@ -139,9 +139,9 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
 
     let mut winner: Option<(usize, Priority)> = None;
     let mut matches = Vec::new();
-    // What the ticket had, formatted once for all rules.
-    let saw_category: Text = format!("`{}`", ticket.category).into();
-    let saw_requester: Text = format!("`{}`", ticket.requester).into();
+    // What the ticket had, formatted once for all rules, and only if a rule asks.
+    let mut saw_category: Option<Text> = None;
+    let mut saw_requester: Option<Text> = None;
     for (index, rule) in rules.prioritization.iter().enumerate() {
         let rule_hits: Vec<&Hit> = hits.iter().filter(|h| h.rule == index && rule.fields.contains(&h.field)).collect();
         let holds = RuleConditions::check(rule, !rule_hits.is_empty(), &ticket.category, &ticket.requester);
@@ -164,7 +164,7 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
                 "category",
                 holds.category,
                 Arc::clone(&explain.categories),
-                Arc::clone(&saw_category),
+                Arc::clone(saw_category.get_or_insert_with(|| format!("`{}`", ticket.category).into())),
             ));
         }
         if !rule.requesters.is_empty() {
@@ -172,7 +172,7 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
                 "requester",
                 holds.requester,
                 Arc::clone(&explain.requesters),
-                Arc::clone(&saw_requester),
+                Arc::clone(saw_requester.get_or_insert_with(|| format!("`{}`", ticket.requester).into())),
             ));
         }
         let mut entry = TraceEntry::new(RuleKind::Prioritization, &rule.id, conditions);

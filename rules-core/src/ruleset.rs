@@ -270,6 +270,10 @@ pub struct EscalationRule {
     pub set_priority: Option<Priority>,
     /// Trace text of the time condition.
     pub(crate) expected_after: Text,
+    /// Trace text of the priority condition (shared, not allocated per evaluation).
+    pub(crate) expected_priority: Text,
+    /// Trace text of the status condition.
+    pub(crate) expected_status: Text,
 }
 
 /// Targets for one priority, in milliseconds.
@@ -470,6 +474,8 @@ impl RuleSet {
             {
                 escalation.push(EscalationRule {
                     expected_after: format!("more than {}", crate::duration::format_millis(after_ms)).into(),
+                    expected_priority: priority.as_str().into(),
+                    expected_status: status.as_str().into(),
                     id: r.id.as_str().into(),
                     priority,
                     status,
