@@ -1,20 +1,25 @@
 //! Keyword matching: every keyword of every prioritization rule compiled into one Aho-Corasick
 //! automaton over case-folded text, with whole-word checks done on each hit.
 //!
-//! The automaton is always aho-corasick's contiguous NFA, not the `AhoCorasick` wrapper that
-//! picks one per rule set at run time: the wrapper carries every automaton's build and search
-//! code into the rule modules (39 KB of the host module). It is the automaton the wrapper picks
-//! for over 100 keywords; for fewer it would pick a DFA, whose table grows with the keywords
-//! and would not fit a rule set at the limits. Measured in BENCHMARKS.md ("Module sizes").
+//! The automaton is aho-corasick's DFA for up to [`DFA_MAX_KEYWORDS`] distinct keywords and its
+//! contiguous NFA above, as the `AhoCorasick` wrapper would choose; but not the wrapper itself,
+//! which carries every automaton's build and search code into the rule modules (39 KB of the
+//! host module). A DFA state has a transition for every byte class, so its table grows with the
+//! keywords and would not fit a rule set at the limits; for a handful of keywords it is the
+//! fastest search there is, and in WebAssembly the NFA's stepping was a quarter of a whole
+//! `evaluate` (BENCHMARKS.md, "Instruction counts").
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use aho_corasick::automaton::Automaton;
-use aho_corasick::{Input, MatchKind, nfa::contiguous::NFA};
+use aho_corasick::{Input, MatchKind, dfa::DFA, nfa::contiguous::NFA};
 use caseless::Caseless;
 
 use crate::ruleset::{MatchMode, TextField};
+
+/// Up to this many distinct folded keywords, the automaton is a DFA; above, a contiguous NFA.
+pub const DFA_MAX_KEYWORDS: usize = 100;
 
 /// At most this many hits are recorded per rule and field (the first ones); enough to
 /// highlight, bounded for hostile text.
@@ -58,13 +63,19 @@ pub(crate) struct Hit {
 /// The compiled keyword automaton of a rule set.
 #[derive(Debug, Clone)]
 pub(crate) struct KeywordMatcher {
-    automaton: Option<NFA>,
+    automaton: Option<Searcher>,
     patterns: Vec<PatternInfo>,
     rules: usize,
 }
 
 impl KeywordMatcher {
     pub(crate) fn new(patterns: &[KeywordPattern]) -> Result<Self, aho_corasick::BuildError> {
+        Self::build(patterns, DFA_MAX_KEYWORDS)
+    }
+
+    /// [`KeywordMatcher::new`], with a DFA up to `dfa_max` distinct keywords (tests set it to
+    /// force either automaton).
+    fn build(patterns: &[KeywordPattern], dfa_max: usize) -> Result<Self, aho_corasick::BuildError> {
         let mut folded: Vec<String> = Vec::new();
         let mut index: BTreeMap<String, usize> = BTreeMap::new();
         let mut infos: Vec<PatternInfo> = Vec::new();
@@ -87,8 +98,13 @@ impl KeywordMatcher {
             index.insert(f.clone(), folded.len());
             folded.push(f);
         }
-        let automaton =
-            if folded.is_empty() { None } else { Some(NFA::builder().match_kind(MatchKind::Standard).build(&folded)?) };
+        let automaton = if folded.is_empty() {
+            None
+        } else if folded.len() <= dfa_max {
+            Some(Searcher::Dfa(DFA::builder().match_kind(MatchKind::Standard).build(&folded)?))
+        } else {
+            Some(Searcher::Nfa(NFA::builder().match_kind(MatchKind::Standard).build(&folded)?))
+        };
         Ok(Self { automaton, patterns: infos, rules })
     }
 
@@ -102,8 +118,8 @@ impl KeywordMatcher {
         }
         let folded = fold(text, false);
         let haystack: &str = &folded.text;
-        for m in overlapping(automaton, haystack) {
-            let Some(info) = self.patterns.get(m.pattern().as_usize()) else { continue };
+        automaton.each_match(haystack, |m| {
+            let Some(info) = self.patterns.get(m.pattern().as_usize()) else { return };
             let bounded = is_bounded(haystack, info, m.start(), m.end());
             for o in &info.occurrences {
                 if (o.mode == MatchMode::Substring || bounded)
@@ -113,7 +129,7 @@ impl KeywordMatcher {
                     *flag = true;
                 }
             }
-        }
+        });
     }
 
     /// Appends the hits of every rule in `text` to `out`.
@@ -125,8 +141,8 @@ impl KeywordMatcher {
         let folded = fold(text, true);
         let haystack: &str = &folded.text;
         let mut counts = vec![0usize; self.rules];
-        for m in overlapping(automaton, haystack) {
-            let Some(info) = self.patterns.get(m.pattern().as_usize()) else { continue };
+        automaton.each_match(haystack, |m| {
+            let Some(info) = self.patterns.get(m.pattern().as_usize()) else { return };
             let bounded = is_bounded(haystack, info, m.start(), m.end());
             for o in &info.occurrences {
                 if o.mode == MatchMode::Word && !bounded {
@@ -140,13 +156,33 @@ impl KeywordMatcher {
                 let (start_byte, end_byte) = folded.original_span(text, m.start(), m.end());
                 out.push(Hit { rule: o.rule, keyword_index: o.keyword_index, field, start_byte, end_byte });
             }
+        });
+    }
+}
+
+/// The compiled automaton: a DFA for few keywords, a contiguous NFA for many.
+#[derive(Debug, Clone)]
+enum Searcher {
+    Dfa(DFA),
+    Nfa(NFA),
+}
+
+impl Searcher {
+    /// Calls `f` with every match in `haystack`, overlapping ones included.
+    fn each_match(&self, haystack: &str, f: impl FnMut(aho_corasick::Match)) {
+        match self {
+            Searcher::Dfa(dfa) => overlapping(dfa, haystack).for_each(f),
+            Searcher::Nfa(nfa) => overlapping(nfa, haystack).for_each(f),
         }
     }
 }
 
 /// Every match in `haystack`, overlapping ones included. The search cannot fail: the automaton
 /// is built unanchored with standard semantics, all that an overlapping search asks of it.
-fn overlapping<'a>(automaton: &'a NFA, haystack: &'a str) -> impl Iterator<Item = aho_corasick::Match> + 'a {
+fn overlapping<'a, A: Automaton>(
+    automaton: &'a A,
+    haystack: &'a str,
+) -> impl Iterator<Item = aho_corasick::Match> + 'a {
     automaton.try_find_overlapping_iter(Input::new(haystack)).into_iter().flatten()
 }
 
@@ -243,6 +279,55 @@ mod tests {
         let mut out = Vec::new();
         m.find(TextField::Title, text, &mut out);
         out.into_iter().map(|h| (h.start_byte, h.end_byte)).collect()
+    }
+
+    /// The DFA and the NFA must report the same hits in the same order: the first hit of a rule
+    /// is its trace's `saw`, and the hits are the highlights.
+    #[test]
+    fn dfa_and_nfa_report_identical_hits() {
+        const WORDS: [&str; 16] = [
+            "down",
+            "DOWN.",
+            "download",
+            "countdown",
+            "own",
+            "Outage",
+            "outage,",
+            "c++",
+            "abc++",
+            "Straße",
+            "STRASSE",
+            "ΟΔΟΣ",
+            "οδος",
+            "urgent!",
+            "ur",
+            "gent",
+        ];
+        let mut seed: u64 = 0x5EED;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let mut hits = 0;
+        for round in 0..300 {
+            let keyword_count = 1 + next(6);
+            let patterns: Vec<_> = (0..keyword_count)
+                .map(|i| KeywordPattern {
+                    rule: next(3),
+                    keyword_index: i,
+                    keyword: WORDS[next(WORDS.len())].trim_end_matches(['.', ',', '!']).to_owned(),
+                    mode: if next(4) == 0 { MatchMode::Substring } else { MatchMode::Word },
+                })
+                .collect();
+            let text: Vec<&str> = (0..next(40)).map(|_| WORDS[next(WORDS.len())]).collect();
+            let text = text.join(if next(2) == 0 { " " } else { "" });
+            let (mut by_dfa, mut by_nfa) = (Vec::new(), Vec::new());
+            KeywordMatcher::build(&patterns, usize::MAX).unwrap().find(TextField::Description, &text, &mut by_dfa);
+            KeywordMatcher::build(&patterns, 0).unwrap().find(TextField::Description, &text, &mut by_nfa);
+            assert_eq!(by_dfa, by_nfa, "round {round}: {patterns:?} in {text:?}");
+            hits += by_dfa.len();
+        }
+        assert!(hits > 1_000, "the generated texts hit too rarely to compare: {hits}");
     }
 
     #[test]
