@@ -101,9 +101,13 @@ impl KeywordMatcher {
         let automaton = if folded.is_empty() {
             None
         } else if folded.len() <= dfa_max {
-            Some(Searcher::Dfa(DFA::builder().match_kind(MatchKind::Standard).build(&folded)?))
+            Some(Searcher::Dfa(
+                DFA::builder().match_kind(MatchKind::Standard).ascii_case_insensitive(true).build(&folded)?,
+            ))
         } else {
-            Some(Searcher::Nfa(NFA::builder().match_kind(MatchKind::Standard).build(&folded)?))
+            Some(Searcher::Nfa(
+                NFA::builder().match_kind(MatchKind::Standard).ascii_case_insensitive(true).build(&folded)?,
+            ))
         };
         Ok(Self { automaton, patterns: infos, rules })
     }
@@ -216,16 +220,15 @@ impl Folded<'_> {
     }
 }
 
-/// Unicode default case folding (ASCII fast path keeps offsets identical). With `map_origin`,
-/// a non-ASCII text also gets the original offset of every folded byte.
+/// Unicode default case folding, with the original offset of every folded byte when
+/// `map_origin` is set and folding changed lengths.
+///
+/// ASCII text is searched as it is: the automaton matches ASCII letters in either case, and
+/// for ASCII text that is exactly Unicode folding (folded keywords hold no ASCII capitals), so
+/// the text is neither scanned for capitals nor copied.
 fn fold(text: &str, map_origin: bool) -> Folded<'_> {
     if text.is_ascii() {
-        let text = if text.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(text.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(text)
-        };
-        return Folded { text, origin: None };
+        return Folded { text: Cow::Borrowed(text), origin: None };
     }
     let mut out = String::with_capacity(text.len());
     let mut origin = Vec::with_capacity(if map_origin { text.len() } else { 0 });
