@@ -298,8 +298,9 @@ impl WireRequest<'_> {
 #[derive(Debug, Default)]
 pub struct Codec {
     cache: Option<(String, Arc<RuleSet>)>,
-    /// The length of the last answer: the next one is written into a buffer that size, so a
-    /// codec answering similar requests does not regrow it five times per answer.
+    /// The length of the last answer: the next one is written into a buffer that size (at
+    /// most [`ANSWER_HINT_MAX`]), so a codec answering similar requests does not regrow it five
+    /// times per answer.
     last_answer_len: usize,
 }
 
@@ -610,7 +611,7 @@ fn serialization_failure(e: &str) -> String {
 /// fallback included: each writer type is another copy of the whole answer serializer in the
 /// rule modules.
 fn serialize(answer: &Answer, trace: &[TraceEntry], capacity: usize) -> Result<String, String> {
-    let mut buf = AnswerBuf(Vec::with_capacity(capacity.max(128)));
+    let mut buf = AnswerBuf(Vec::with_capacity(capacity.clamp(128, ANSWER_HINT_MAX)));
     serde_json::to_writer(&mut buf, answer).map_err(|e| e.to_string())?;
     if !trace.is_empty() {
         // The trace is the last field of the answer, written empty: `…,"trace":[]}}`.
@@ -630,6 +631,10 @@ fn serialize(answer: &Answer, trace: &[TraceEntry], capacity: usize) -> Result<S
     }
     String::from_utf8(buf.0).map_err(|e| e.to_string())
 }
+
+/// The largest buffer an answer starts with: one huge answer (a compliance report over 50,000
+/// tickets) must not make every later small answer allocate as much.
+const ANSWER_HINT_MAX: usize = 64 * 1024;
 
 /// What serde_json writes an answer into. It writes a 3.6 KB answer in about 1,500 pieces, most
 /// of them a few bytes (quotes, colons, commas, keys); `Vec<u8>`'s own `io::Write` copies each

@@ -82,7 +82,10 @@ impl KeywordMatcher {
         let mut rules = 0;
         for p in patterns {
             rules = rules.max(p.rule.saturating_add(1));
-            let f = fold(&p.keyword, false).text.into_owned();
+            // Folded like text, and ASCII capitals lowered too: `fold` leaves ASCII text as it
+            // is (the automaton ignores ASCII case), but `URGENT` and `urgent` are one keyword.
+            let mut f = fold(&p.keyword, false).text.into_owned();
+            f.make_ascii_lowercase();
             let occurrence = Occurrence { rule: p.rule, keyword_index: p.keyword_index, mode: p.mode };
             if let Some(&i) = index.get(&f) {
                 if let Some(info) = infos.get_mut(i) {
@@ -331,6 +334,21 @@ mod tests {
             hits += by_dfa.len();
         }
         assert!(hits > 1_000, "the generated texts hit too rarely to compare: {hits}");
+    }
+
+    #[test]
+    fn keywords_differing_in_ascii_case_are_one_pattern() {
+        let patterns: Vec<_> = ["URGENT", "urgent", "Straße", "STRASSE"]
+            .iter()
+            .enumerate()
+            .map(|(i, k)| KeywordPattern { rule: i, keyword_index: 0, keyword: (*k).to_owned(), mode: MatchMode::Word })
+            .collect();
+        let m = KeywordMatcher::new(&patterns).unwrap();
+        assert_eq!(m.patterns.len(), 2);
+        let mut out = Vec::new();
+        m.find(TextField::Title, "an Urgent strasse", &mut out);
+        let found: Vec<_> = out.iter().map(|h| (h.rule, h.start_byte, h.end_byte)).collect();
+        assert_eq!(found, vec![(0, 3, 9), (1, 3, 9), (2, 10, 17), (3, 10, 17)]);
     }
 
     #[test]
