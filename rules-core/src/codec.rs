@@ -613,23 +613,23 @@ fn serialization_failure(e: &str) -> String {
 fn serialize(answer: &Answer, trace: &[TraceEntry], capacity: usize) -> Result<String, String> {
     let mut buf = AnswerBuf(Vec::with_capacity(capacity.clamp(128, ANSWER_HINT_MAX)));
     serde_json::to_writer(&mut buf, answer).map_err(|e| e.to_string())?;
+    let mut out = String::from_utf8(buf.0).map_err(|e| e.to_string())?;
     if !trace.is_empty() {
         // The trace is the last field of the answer, written empty: `…,"trace":[]}}`.
-        const EMPTY_END: &[u8] = b"[]}}";
-        let out = &mut buf.0;
-        let Some(open) = out.len().checked_sub(EMPTY_END.len()).filter(|&at| out.get(at..) == Some(EMPTY_END)) else {
+        const EMPTY_END: &str = "[]}}";
+        let Some(open) = out.strip_suffix(EMPTY_END).map(str::len) else {
             return Err("the trace is not the answer's last field".to_owned());
         };
         out.truncate(open.saturating_add(1));
         for (i, entry) in trace.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.push(',');
             }
-            entry.write_json(out).map_err(|e| e.to_string())?;
+            entry.write_json(&mut out).map_err(|e| e.to_string())?;
         }
-        out.extend_from_slice(b"]}}");
+        out.push_str("]}}");
     }
-    String::from_utf8(buf.0).map_err(|e| e.to_string())
+    Ok(out)
 }
 
 /// The largest buffer an answer starts with: one huge answer (a compliance report over 50,000

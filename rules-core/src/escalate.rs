@@ -182,7 +182,7 @@ pub(crate) fn sort_by_due(escalations: &mut [Escalation]) {
 
 /// Checks which escalations are due at `now` and what the ticket looks like after them.
 pub fn check(rules: &RuleSet, ticket: &Ticket, users: &[User], now: Millis) -> EscalationCheck {
-    let mut trace = Vec::new();
+    let mut trace = Vec::with_capacity(rules.escalation.len());
     let mut fired: Vec<Escalation> =
         pending(rules, ticket, users, now, Some(&mut trace)).into_iter().filter(|e| e.due_at <= now).collect();
     sort_by_due(&mut fired);

@@ -474,7 +474,11 @@ pub fn evaluate(
     counters: &BTreeMap<String, u64>,
     now: crate::model::Millis,
 ) -> Evaluation {
-    let mut trace = Vec::new();
+    // One entry per rule considered: every prioritization and assignment rule, and every
+    // escalation rule behind the timeline.
+    let mut trace = Vec::with_capacity(
+        rules.prioritization.len().saturating_add(rules.assignment.len()).saturating_add(rules.escalation.len()),
+    );
     let prioritization = prioritize(rules, ticket, &mut trace);
     let assignment = assign(rules, ticket, users, counters, &mut trace);
     let mut after = ticket.clone();

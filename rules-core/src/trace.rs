@@ -90,56 +90,53 @@ impl TraceEntry {
     /// `Serialize` above (the tests crate compares the two on generated requests), but with the
     /// field names as literals and each string written whole. The trace is two thirds of an
     /// `evaluate` answer, and serde_json wrote it in about 40 pieces per entry, scanning every
-    /// field name for escapes (BENCHMARKS.md, "Instruction counts").
-    pub(crate) fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        let head: &[u8] = match self.kind {
-            RuleKind::Prioritization => br#"{"kind":"prioritization","rule":"#,
-            RuleKind::Assignment => br#"{"kind":"assignment","rule":"#,
-            RuleKind::Escalation => br#"{"kind":"escalation","rule":"#,
-            RuleKind::Sla => br#"{"kind":"sla","rule":"#,
-        };
-        out.extend_from_slice(head);
+    /// field name for escapes (BENCHMARKS.md, "Instruction counts"). Into a `String`, so the
+    /// text is never validated as UTF-8 again.
+    pub(crate) fn write_json(&self, out: &mut String) -> serde_json::Result<()> {
+        out.push_str(match self.kind {
+            RuleKind::Prioritization => r#"{"kind":"prioritization","rule":"#,
+            RuleKind::Assignment => r#"{"kind":"assignment","rule":"#,
+            RuleKind::Escalation => r#"{"kind":"escalation","rule":"#,
+            RuleKind::Sla => r#"{"kind":"sla","rule":"#,
+        });
         json_str(out, &self.rule)?;
-        out.extend_from_slice(if self.matched {
-            br#","matched":true,"conditions":["#
+        out.push_str(if self.matched {
+            r#","matched":true,"conditions":["#
         } else {
-            br#","matched":false,"conditions":["#
+            r#","matched":false,"conditions":["#
         });
         for (i, check) in self.conditions.iter().enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.push(',');
             }
-            out.extend_from_slice(br#"{"condition":"#);
+            out.push_str(r#"{"condition":"#);
             json_str(out, &check.condition)?;
-            out.extend_from_slice(if check.passed {
-                br#","passed":true,"expected":"#
-            } else {
-                br#","passed":false,"expected":"#
-            });
+            out.push_str(if check.passed { r#","passed":true,"expected":"# } else { r#","passed":false,"expected":"# });
             json_str(out, &check.expected)?;
-            out.extend_from_slice(br#","saw":"#);
+            out.push_str(r#","saw":"#);
             json_str(out, &check.saw)?;
-            out.push(b'}');
+            out.push('}');
         }
-        out.push(b']');
+        out.push(']');
         if let Some(note) = &self.note {
-            out.extend_from_slice(br#","note":"#);
+            out.push_str(r#","note":"#);
             json_str(out, note)?;
         }
-        out.push(b'}');
+        out.push('}');
         Ok(())
     }
 }
 
 /// Appends `text` as a JSON string. Text with nothing to escape (nearly all of it) is copied
 /// whole; the rest goes through serde_json, so escapes are always exactly serde_json's.
-fn json_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+fn json_str(out: &mut String, text: &str) -> serde_json::Result<()> {
     if needs_escape(text.as_bytes()) {
-        return serde_json::to_writer(out, text);
+        out.push_str(&serde_json::to_string(text)?);
+        return Ok(());
     }
-    out.push(b'"');
-    out.extend_from_slice(text.as_bytes());
-    out.push(b'"');
+    out.push('"');
+    out.push_str(text);
+    out.push('"');
     Ok(())
 }
 
@@ -197,17 +194,17 @@ mod tests {
                 ],
             );
             entry.note = note.map(Text::from);
-            let mut out = Vec::new();
+            let mut out = String::new();
             entry.write_json(&mut out).unwrap();
-            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&entry).unwrap());
+            assert_eq!(out, serde_json::to_string(&entry).unwrap());
         };
         check(None, "`Approved`");
         check(Some("fires \"now\"\n"), "");
         for kind in RuleKind::ALL {
             let entry = TraceEntry::new(kind, &Text::from("r"), Vec::new());
-            let mut out = Vec::new();
+            let mut out = String::new();
             entry.write_json(&mut out).unwrap();
-            assert_eq!(String::from_utf8(out).unwrap(), serde_json::to_string(&entry).unwrap());
+            assert_eq!(out, serde_json::to_string(&entry).unwrap());
         }
     }
 }
