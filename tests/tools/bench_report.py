@@ -10,7 +10,14 @@ print("| rule set | runtime | median | ratio to native |")
 print("|---|---|---:|---:|")
 for group in ("default", "500-rules"):
     medians = {}
-    for fn in ("native", "native-cold", "wasmtime-reused", "wasmtime-fresh"):
+    for fn in (
+        "native",
+        "native-cold",
+        "wasmtime-reused",
+        "wasmtime-fresh",
+        "wasmtime-preinit",
+        "wasmtime-preinit-pooled",
+    ):
         path = os.path.join(root, f"evaluate_{group}", fn, "new", "estimates.json")
         with open(path) as f:
             medians[fn] = json.load(f)["median"]["point_estimate"] / 1000.0  # ns -> µs
