@@ -12,8 +12,8 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use aho_corasick::automaton::Automaton;
-use aho_corasick::{Input, MatchKind, dfa::DFA, nfa::contiguous::NFA};
+use aho_corasick::automaton::{Automaton, StateID};
+use aho_corasick::{Anchored, Input, MatchKind, Span, dfa::DFA, nfa::contiguous::NFA};
 use caseless::Caseless;
 
 use crate::ruleset::{MatchMode, TextField};
@@ -66,6 +66,9 @@ pub(crate) struct KeywordMatcher {
     automaton: Option<Searcher>,
     patterns: Vec<PatternInfo>,
     rules: usize,
+    /// Every folded keyword is ASCII: then text without [`FOLD_SENSITIVE`] characters is
+    /// searched as it is, without folding (see [`KeywordMatcher::haystack`]).
+    ascii_keywords: bool,
 }
 
 impl KeywordMatcher {
@@ -82,10 +85,7 @@ impl KeywordMatcher {
         let mut rules = 0;
         for p in patterns {
             rules = rules.max(p.rule.saturating_add(1));
-            // Folded like text, and ASCII capitals lowered too: `fold` leaves ASCII text as it
-            // is (the automaton ignores ASCII case), but `URGENT` and `urgent` are one keyword.
-            let mut f = fold(&p.keyword, false).text.into_owned();
-            f.make_ascii_lowercase();
+            let f = fold(&p.keyword, false).text.into_owned();
             let occurrence = Occurrence { rule: p.rule, keyword_index: p.keyword_index, mode: p.mode };
             if let Some(&i) = index.get(&f) {
                 if let Some(info) = infos.get_mut(i) {
@@ -112,7 +112,8 @@ impl KeywordMatcher {
                 NFA::builder().match_kind(MatchKind::Standard).ascii_case_insensitive(true).build(&folded)?,
             ))
         };
-        Ok(Self { automaton, patterns: infos, rules })
+        let ascii_keywords = folded.iter().all(|k| k.is_ascii());
+        Ok(Self { automaton, patterns: infos, rules, ascii_keywords })
     }
 
     /// Marks in `matched` (indexed by rule) every rule with a keyword in `text` that `wanted`
@@ -123,7 +124,7 @@ impl KeywordMatcher {
         if text.is_empty() {
             return;
         }
-        let folded = fold(text, false);
+        let folded = self.haystack(text, false);
         let haystack: &str = &folded.text;
         automaton.each_match(haystack, |m| {
             let Some(info) = self.patterns.get(m.pattern().as_usize()) else { return };
@@ -145,7 +146,7 @@ impl KeywordMatcher {
         if text.is_empty() {
             return;
         }
-        let folded = fold(text, true);
+        let folded = self.haystack(text, true);
         let haystack: &str = &folded.text;
         let mut counts = vec![0usize; self.rules];
         automaton.each_match(haystack, |m| {
@@ -167,6 +168,48 @@ impl KeywordMatcher {
     }
 }
 
+impl KeywordMatcher {
+    /// The text the automaton searches: `text` case-folded, or `text` itself when that finds
+    /// exactly the same matches at the same offsets with the same word boundaries — when it is
+    /// ASCII (the automaton ignores ASCII case, and folded keywords hold no ASCII capitals), or
+    /// when every keyword is ASCII and no character of `text` is [`FOLD_SENSITIVE`]: every
+    /// other non-ASCII character folds to non-ASCII text, which no ASCII keyword can match,
+    /// whose first and last characters are word characters exactly when it is one.
+    fn haystack<'t>(&self, text: &'t str, map_origin: bool) -> Folded<'t> {
+        if text.is_ascii() || (self.ascii_keywords && !has_fold_sensitive(text)) {
+            Folded { text: Cow::Borrowed(text), origin: None }
+        } else {
+            fold(text, map_origin)
+        }
+    }
+}
+
+/// Non-ASCII characters whose Unicode default case folding contains ASCII (`ß` → `ss`,
+/// `K` → `k`, `ﬁ` → `fi`) or begins or ends with a character whose word-character status differs
+/// from theirs (`ῆ` → `η` + a combining mark). Sorted. A test computes the set from every
+/// character's folding and holds it equal to this list.
+const FOLD_SENSITIVE: [char; 37] = [
+    '\u{00DF}', '\u{0130}', '\u{0149}', '\u{017F}', '\u{01F0}', '\u{0390}', '\u{03B0}', '\u{1E96}', '\u{1E97}',
+    '\u{1E98}', '\u{1E99}', '\u{1E9A}', '\u{1E9E}', '\u{1F50}', '\u{1F52}', '\u{1F54}', '\u{1F56}', '\u{1FB6}',
+    '\u{1FC6}', '\u{1FD2}', '\u{1FD3}', '\u{1FD6}', '\u{1FD7}', '\u{1FE2}', '\u{1FE3}', '\u{1FE4}', '\u{1FE6}',
+    '\u{1FE7}', '\u{1FF6}', '\u{212A}', '\u{FB00}', '\u{FB01}', '\u{FB02}', '\u{FB03}', '\u{FB04}', '\u{FB05}',
+    '\u{FB06}',
+];
+
+/// Whether `text` holds a [`FOLD_SENSITIVE`] character. Decodes only the non-ASCII characters.
+fn has_fold_sensitive(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(at) = rest.bytes().position(|b| !b.is_ascii()) {
+        // `at` starts a character: everything before it is ASCII.
+        let mut chars = rest.get(at..).unwrap_or_default().chars();
+        match chars.next() {
+            Some(c) if FOLD_SENSITIVE.binary_search(&c).is_err() => rest = chars.as_str(),
+            _ => return true,
+        }
+    }
+    false
+}
+
 /// The compiled automaton: a DFA for few keywords, a contiguous NFA for many.
 #[derive(Debug, Clone)]
 enum Searcher {
@@ -178,9 +221,63 @@ impl Searcher {
     /// Calls `f` with every match in `haystack`, overlapping ones included.
     fn each_match(&self, haystack: &str, f: impl FnMut(aho_corasick::Match)) {
         match self {
-            Searcher::Dfa(dfa) => overlapping(dfa, haystack).for_each(f),
+            Searcher::Dfa(dfa) => dfa_overlapping(dfa, haystack, f),
             Searcher::Nfa(nfa) => overlapping(nfa, haystack).for_each(f),
         }
+    }
+}
+
+/// [`overlapping`] for the DFA, as one loop of a table lookup per byte: the same matches in the
+/// same order as aho-corasick's overlapping iterator, which keeps its place in a state object
+/// and returns after every match (BENCHMARKS.md, "classify in the browser package"). Like the
+/// iterator, it lets the automaton's prefilter skip ahead whenever the search is back in the
+/// start state (the only other special state when there is a prefilter). A unit test holds the
+/// two to identical output.
+fn dfa_overlapping(dfa: &DFA, haystack: &str, mut f: impl FnMut(aho_corasick::Match)) {
+    let Ok(mut sid) = dfa.start_state(Anchored::No) else { return };
+    if dfa.is_match(sid) {
+        // An empty keyword (validation refuses them): the library knows where to report it.
+        return overlapping(dfa, haystack).for_each(f);
+    }
+    let bytes = haystack.as_bytes();
+    let prefilter = dfa.prefilter();
+    let mut at = 0;
+    if let Some(pre) = prefilter {
+        // The search starts in the start state.
+        match pre.find_in(bytes, Span::from(0..bytes.len())).into_option() {
+            Some(start) => at = start,
+            None => return,
+        }
+    }
+    while let Some(&byte) = bytes.get(at) {
+        sid = dfa.next_state(Anchored::No, sid, byte);
+        at = at.saturating_add(1);
+        if !dfa.is_special(sid) {
+            continue;
+        }
+        if dfa.is_dead(sid) {
+            return;
+        }
+        if dfa.is_match(sid) {
+            report(dfa, sid, at, &mut f);
+        } else if let Some(pre) = prefilter {
+            // Back in the start state: skip to where a keyword could begin.
+            match pre.find_in(bytes, Span::from(at..bytes.len())).into_option() {
+                Some(start) => at = at.max(start),
+                None => return,
+            }
+        }
+    }
+}
+
+/// Reports the matches of match state `sid`, ending at `end`. Out of line, so that the byte loop
+/// around it keeps its few values in registers (in Wasmtime, 1.5 % of an evaluation).
+#[cold]
+#[inline(never)]
+fn report(dfa: &DFA, sid: StateID, end: usize, f: &mut impl FnMut(aho_corasick::Match)) {
+    for index in 0..dfa.match_len(sid) {
+        let pattern = dfa.match_pattern(sid, index);
+        f(aho_corasick::Match::new(pattern, end.saturating_sub(dfa.pattern_len(pattern))..end));
     }
 }
 
@@ -224,15 +321,9 @@ impl Folded<'_> {
 }
 
 /// Unicode default case folding, with the original offset of every folded byte when
-/// `map_origin` is set and folding changed lengths.
-///
-/// ASCII text is searched as it is: the automaton matches ASCII letters in either case, and
-/// for ASCII text that is exactly Unicode folding (folded keywords hold no ASCII capitals), so
-/// the text is neither scanned for capitals nor copied.
+/// `map_origin` is set and folding changed lengths. ASCII letters are lowered too, which the
+/// search does not need (it ignores ASCII case) but keywords do (`URGENT` and `urgent` are one).
 fn fold(text: &str, map_origin: bool) -> Folded<'_> {
-    if text.is_ascii() {
-        return Folded { text: Cow::Borrowed(text), origin: None };
-    }
     let mut out = String::with_capacity(text.len());
     let mut origin = Vec::with_capacity(if map_origin { text.len() } else { 0 });
     for (i, c) in text.char_indices() {
@@ -334,6 +425,148 @@ mod tests {
             hits += by_dfa.len();
         }
         assert!(hits > 1_000, "the generated texts hit too rarely to compare: {hits}");
+    }
+
+    /// `FOLD_SENSITIVE` is exactly the characters that would make an unfolded search differ.
+    #[test]
+    fn fold_sensitive_chars_are_exactly_these() {
+        let computed: Vec<char> = ('\u{80}'..=char::MAX)
+            .filter(|&c| {
+                let folded: String = std::iter::once(c).default_case_fold().collect();
+                let (first, last) = (folded.chars().next().unwrap(), folded.chars().next_back().unwrap());
+                folded.chars().any(|f| f.is_ascii())
+                    || is_word_char(first) != is_word_char(c)
+                    || is_word_char(last) != is_word_char(c)
+            })
+            .collect();
+        assert_eq!(computed, FOLD_SENSITIVE);
+    }
+
+    /// Text searched as it is finds what the folded text finds, at the same offsets, for ASCII
+    /// keyword sets; with a sensitive character or a non-ASCII keyword the text is folded.
+    #[test]
+    fn unfolded_search_finds_what_folded_search_finds() {
+        const KEYWORDS: [&str; 8] = ["down", "outage", "urgent", "c++", "k8s", "st", "ss", "ff"];
+        // The first 15 words hold no sensitive character; half the texts draw only from them.
+        const WORDS: [&str; 24] = [
+            "down",
+            "DOWN.",
+            "Outage",
+            "café",
+            "ÉCOLE",
+            "réseau",
+            "ΟΔΟΣ",
+            "中文",
+            "😀",
+            "e\u{301}",
+            "\u{301}",
+            "URGENT!",
+            "k8s",
+            "c++",
+            "_",
+            "\u{212A}8s",
+            "ſt",
+            "ﬆ",
+            "ß",
+            "Straße",
+            "ῆ",
+            "ΐ",
+            "İ",
+            "ﬀ",
+        ];
+        let mut seed: u64 = 0xF01D;
+        let mut next = |n: usize| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let (mut direct, mut hits) = (0, 0);
+        for round in 0..2_000 {
+            let patterns: Vec<_> = (0..1 + next(4))
+                .map(|i| KeywordPattern {
+                    rule: next(3),
+                    keyword_index: i,
+                    keyword: KEYWORDS[next(KEYWORDS.len())].to_owned(),
+                    mode: if next(4) == 0 { MatchMode::Substring } else { MatchMode::Word },
+                })
+                .collect();
+            let pool = [15, WORDS.len()][next(2)];
+            let text: Vec<&str> = (0..next(12)).map(|_| WORDS[next(pool)]).collect();
+            let text = text.join(["", " ", "-"][next(3)]);
+            let fast = KeywordMatcher::new(&patterns).unwrap();
+            assert!(fast.ascii_keywords);
+            let mut folding = fast.clone();
+            folding.ascii_keywords = false;
+            if !text.is_ascii() && !has_fold_sensitive(&text) {
+                direct += 1;
+            }
+            let (mut by_fast, mut by_folding) = (Vec::new(), Vec::new());
+            fast.find(TextField::Title, &text, &mut by_fast);
+            folding.find(TextField::Title, &text, &mut by_folding);
+            assert_eq!(by_fast, by_folding, "round {round}: {patterns:?} in {text:?}");
+            let (mut marked_fast, mut marked_folding) = ([false; 3], [false; 3]);
+            fast.mark(&text, &mut marked_fast, |_| true);
+            folding.mark(&text, &mut marked_folding, |_| true);
+            assert_eq!(marked_fast, marked_folding, "round {round}: {patterns:?} in {text:?}");
+            hits += by_fast.len();
+        }
+        assert!(direct > 800 && hits > 1_000, "too few unfolded searches ({direct}) or hits ({hits}) to compare");
+        let non_ascii = KeywordMatcher::new(&[KeywordPattern {
+            rule: 0,
+            keyword_index: 0,
+            keyword: "café".to_owned(),
+            mode: MatchMode::Word,
+        }])
+        .unwrap();
+        assert!(!non_ascii.ascii_keywords);
+        assert_eq!(hits_in(&non_ascii, "CAFÉ ouvert"), vec![(0, 5)]);
+    }
+
+    fn hits_in(m: &KeywordMatcher, text: &str) -> Vec<(usize, usize)> {
+        let mut out = Vec::new();
+        m.find(TextField::Title, text, &mut out);
+        out.into_iter().map(|h| (h.start_byte, h.end_byte)).collect()
+    }
+
+    /// The DFA's own loop reports what aho-corasick's overlapping iterator reports, with and
+    /// without a prefilter, whichever prefilter the keywords get.
+    #[test]
+    fn dfa_loop_equals_the_overlapping_iterator() {
+        let keyword_sets: [&[&str]; 4] = [
+            &["down", "own", "wn", "outage", "age", "urgent", "c++", "ss", "s", "a b"],
+            &["down", "outage", "urgent"],
+            &["zebra"],
+            &["qq", "jx", "Vz"],
+        ];
+        let texts = [
+            "",
+            "DOWNTOWN outage: urgent c++ sss a b",
+            "ownwnown",
+            "ßss é down",
+            "xx",
+            "a ba b",
+            "the printer is down since noon, zebra crossing, URGENT outage; qqq jx vz VZ",
+        ];
+        let (mut found, mut prefiltered) = (0, 0);
+        for keywords in keyword_sets {
+            for prefilter in [false, true] {
+                let dfa = DFA::builder()
+                    .match_kind(MatchKind::Standard)
+                    .ascii_case_insensitive(true)
+                    .prefilter(prefilter)
+                    .build(keywords)
+                    .unwrap();
+                prefiltered += usize::from(dfa.prefilter().is_some());
+                for text in texts {
+                    let mut ours = Vec::new();
+                    dfa_overlapping(&dfa, text, |m| ours.push(m));
+                    let theirs: Vec<_> = overlapping(&dfa, text).collect();
+                    assert_eq!(ours, theirs, "{keywords:?} (prefilter {prefilter}) in {text:?}");
+                    found += ours.len();
+                }
+            }
+        }
+        assert!(found > 50, "too few matches to compare: {found}");
+        assert!(prefiltered >= 1, "no keyword set got a prefilter: {prefiltered}");
     }
 
     #[test]
