@@ -304,25 +304,65 @@ pub struct Classification {
     pub role: Option<String>,
 }
 
+/// Which rules decide a [`Classification`]: the winning prioritization rule and the routing
+/// (assignment) rule, by index into the rule set. Equal keys give equal classifications, so a
+/// caller may keep one answer per key (the browser package hands out one frozen object each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClassificationKey {
+    /// Index of the winning prioritization rule, if any matched.
+    pub winner: Option<usize>,
+    /// Index of the assignment rule the category routes by, if any.
+    pub route: Option<usize>,
+}
+
+impl ClassificationKey {
+    /// The classification these rules decide.
+    pub fn classification(self, rules: &RuleSet) -> Classification {
+        let rule = self.winner.and_then(|i| rules.prioritization.get(i));
+        Classification {
+            priority: rule.map_or(rules.default_priority, |r| r.priority),
+            rule: rule.map(|r| r.id.to_string()),
+            role: self.route.and_then(|i| rules.assignment.get(i)).map(|r| r.role.clone()),
+        }
+    }
+}
+
 /// Classifies a new, unprioritized ticket: exactly what [`evaluate`] decides for its priority
 /// and role, without the explanation.
 pub fn classify(rules: &RuleSet, title: &str, description: &str, category: &str, requester: &str) -> Classification {
-    let mut hit = vec![false; rules.prioritization.len()];
+    classification_key(rules, title, description, category, requester).classification(rules)
+}
+
+/// The rules that [`classify`] would report, without building its answer.
+pub fn classification_key(
+    rules: &RuleSet,
+    title: &str,
+    description: &str,
+    category: &str,
+    requester: &str,
+) -> ClassificationKey {
+    // On the stack for up to 64 rules: this runs on every keystroke.
+    let (mut small, mut large) = ([false; 64], Vec::new());
+    let hit = match small.get_mut(..rules.prioritization.len()) {
+        Some(hit) => hit,
+        None => {
+            large.resize(rules.prioritization.len(), false);
+            large.as_mut_slice()
+        }
+    };
     let reads =
         |field: TextField| move |i: usize| rules.prioritization.get(i).is_some_and(|r| r.fields.contains(&field));
-    rules.matcher.mark(title, &mut hit, reads(TextField::Title));
-    rules.matcher.mark(description, &mut hit, reads(TextField::Description));
+    rules.matcher.mark(title, hit, reads(TextField::Title));
+    rules.matcher.mark(description, hit, reads(TextField::Description));
     let mut winner = None;
-    for ((index, rule), &hit) in rules.prioritization.iter().enumerate().zip(&hit) {
+    for ((index, rule), &hit) in rules.prioritization.iter().enumerate().zip(hit.iter()) {
         if RuleConditions::check(rule, hit, category, requester).all() {
             winner = better(winner, index, rule);
         }
     }
-    let rule = winner.and_then(|(i, _)| rules.prioritization.get(i));
-    Classification {
-        priority: rule.map_or(rules.default_priority, |r| r.priority),
-        rule: rule.map(|r| r.id.to_string()),
-        role: rules.assignment.iter().find(|r| r.category == category).map(|r| r.role.clone()),
+    ClassificationKey {
+        winner: winner.map(|(i, _)| i),
+        route: rules.assignment.iter().position(|r| r.category == category),
     }
 }
 

@@ -34,6 +34,6 @@ pub mod trace;
 
 pub use codec::{ABI_VERSION, Answer, Codec, Outcome, Request, SCHEMA_VERSION, call};
 pub use error::{Problem, ProblemCode};
-pub use evaluate::{Classification, Evaluation, classify, evaluate};
+pub use evaluate::{Classification, ClassificationKey, Evaluation, classification_key, classify, evaluate};
 pub use model::{Millis, Priority, PrioritySource, Status, StatusEntry, Ticket, User};
 pub use ruleset::{DEFAULT_RULE_SET_JSON, RuleSet, RuleSetSpec};

@@ -2,10 +2,11 @@
 //! a rule set once and evaluates many tickets.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use rules_core::codec::{CheckInput, EvaluateInput, ModuleInfo};
 use rules_core::escalate::EscalationCheck;
-use rules_core::evaluate::Classification;
+use rules_core::evaluate::{Classification, ClassificationKey};
 use rules_core::sla::SlaStatus;
 use rules_core::{Codec, Evaluation, RuleSet, RuleSetSpec};
 use tsify::Ts;
@@ -52,6 +53,11 @@ fn problems(errors: Vec<rules_core::Problem>) -> JsError {
 #[wasm_bindgen]
 pub struct RuleEngine {
     rules: RuleSet,
+    /// One frozen answer object per [`ClassificationKey`] seen, handed out again by `classify`:
+    /// building a JS object (property names and strings decoded in JS) cost more than the
+    /// keyword search itself (BENCHMARKS.md, "classify in the browser package"). At most
+    /// (prioritization rules + 1) × (assignment rules + 1) entries, only those seen.
+    classified: RefCell<BTreeMap<ClassificationKey, Ts<Classification>>>,
 }
 
 #[wasm_bindgen]
@@ -60,7 +66,7 @@ impl RuleEngine {
     #[wasm_bindgen(constructor)]
     pub fn new(rule_set: Ts<RuleSetSpec>) -> Result<RuleEngine, JsError> {
         let spec = rule_set.to_rust()?;
-        Ok(Self { rules: RuleSet::compile(&spec).map_err(problems)? })
+        Ok(Self { rules: RuleSet::compile(&spec).map_err(problems)?, classified: RefCell::default() })
     }
 
     /// The rule set's version.
@@ -70,7 +76,9 @@ impl RuleEngine {
     }
 
     /// The priority and role a new ticket gets, without the explanation: cheap enough for every
-    /// keystroke. Equals what `evaluate` decides for an unprioritized ticket.
+    /// keystroke. Equals what `evaluate` decides for an unprioritized ticket. The object is
+    /// frozen and shared by every call that classifies alike, so an unchanged answer is the
+    /// same object (`===`).
     pub fn classify(
         &self,
         title: &str,
@@ -78,7 +86,16 @@ impl RuleEngine {
         category: &str,
         requester: &str,
     ) -> Result<Ts<Classification>, JsError> {
-        Ok(Ts::from_rust(&rules_core::evaluate::classify(&self.rules, title, description, category, requester))?)
+        let key = rules_core::classification_key(&self.rules, title, description, category, requester);
+        if let Some(known) = self.classified.try_borrow().ok().and_then(|known| known.get(&key).cloned()) {
+            return Ok(known);
+        }
+        let answer = Ts::from_rust(&key.classification(&self.rules))?;
+        js_sys::Object::<JsValue>::freeze(answer.js_value().unchecked_ref());
+        if let Ok(mut known) = self.classified.try_borrow_mut() {
+            known.insert(key, answer.clone());
+        }
+        Ok(answer)
     }
 
     /// Prioritizes and assigns a ticket (see the codec's `evaluate`).

@@ -40,6 +40,21 @@ test('RuleEngine.classify equals the priority and role of evaluate', () => {
   }
 });
 
+test('RuleEngine.classify hands out one frozen object per decision', () => {
+  const engine = new RuleEngine(ruleSet);
+  const first = engine.classify('Deploy is DOWN', '', 'ProductionChange', '');
+  const again = engine.classify('the server is down', 'since noon', 'ProductionChange', '');
+  const other = engine.classify('the server is down', 'since noon', 'Hardware', '');
+  assert.equal(again, first, 'the same rules decided: the same object');
+  assert.notEqual(other, first);
+  assert.deepEqual({ ...other }, { priority: 'Critical', rule: 'down', role: 'Hardware Engineer' });
+  assert.ok(Object.isFrozen(first));
+  assert.throws(() => { first.priority = 'Low'; }, TypeError); // modules are strict
+  assert.equal(engine.classify('Deploy is DOWN', '', 'ProductionChange', '').priority, 'Critical');
+  // Another engine keeps its own answers.
+  assert.notEqual(new RuleEngine(ruleSet).classify('Deploy is DOWN', '', 'ProductionChange', ''), first);
+});
+
 test('RuleEngine refuses an invalid rule set with the rule and field named', () => {
   const bad = structuredClone(ruleSet);
   bad.prioritization[1].priority = 'P9';
