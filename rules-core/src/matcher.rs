@@ -240,15 +240,24 @@ fn dfa_overlapping(dfa: &DFA, haystack: &str, mut f: impl FnMut(aho_corasick::Ma
         return overlapping(dfa, haystack).for_each(f);
     }
     let bytes = haystack.as_bytes();
-    let prefilter = dfa.prefilter();
-    let mut at = 0;
-    if let Some(pre) = prefilter {
-        // The search starts in the start state.
-        match pre.find_in(bytes, Span::from(0..bytes.len())).into_option() {
-            Some(start) => at = start,
-            None => return,
+    let Some(pre) = dfa.prefilter() else {
+        // No prefilter (always in WebAssembly): the plainest loop, a slice iterator.
+        for (at, &byte) in bytes.iter().enumerate() {
+            sid = dfa.next_state(Anchored::No, sid, byte);
+            if dfa.is_special(sid) {
+                if dfa.is_dead(sid) {
+                    return;
+                }
+                if dfa.is_match(sid) {
+                    // `at < bytes.len()`, so this cannot wrap.
+                    report(dfa, sid, at.wrapping_add(1), &mut f);
+                }
+            }
         }
-    }
+        return;
+    };
+    // The search starts in the start state.
+    let Some(mut at) = pre.find_in(bytes, Span::from(0..bytes.len())).into_option() else { return };
     while let Some(&byte) = bytes.get(at) {
         sid = dfa.next_state(Anchored::No, sid, byte);
         at = at.saturating_add(1);
@@ -260,7 +269,7 @@ fn dfa_overlapping(dfa: &DFA, haystack: &str, mut f: impl FnMut(aho_corasick::Ma
         }
         if dfa.is_match(sid) {
             report(dfa, sid, at, &mut f);
-        } else if let Some(pre) = prefilter {
+        } else {
             // Back in the start state: skip to where a keyword could begin.
             match pre.find_in(bytes, Span::from(at..bytes.len())).into_option() {
                 Some(start) => at = at.max(start),
