@@ -18,6 +18,11 @@ use std::cell::RefCell;
 
 use rules_core::Codec;
 
+// SAFETY: a host-abi module runs single-threaded (it imports nothing, so no threads).
+#[cfg(target_family = "wasm")]
+#[global_allocator]
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
+
 thread_local! {
     // One codec per instance, so a reused instance keeps its compiled rule set.
     static CODEC: RefCell<Codec> = RefCell::new(Codec::new());
