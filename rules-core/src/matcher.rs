@@ -375,6 +375,14 @@ pub(crate) fn utf16_offset(text: &str, byte: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// A seeded generator of numbers below its argument (an LCG; the tests need no quality).
+    fn below(mut seed: u64) -> impl FnMut(usize) -> usize {
+        move |n| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        }
+    }
+
     fn hits(keywords: &[&str], mode: MatchMode, text: &str) -> Vec<(usize, usize)> {
         let patterns: Vec<_> = keywords
             .iter()
@@ -409,11 +417,7 @@ mod tests {
             "ur",
             "gent",
         ];
-        let mut seed: u64 = 0x5EED;
-        let mut next = |n: usize| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) as usize % n
-        };
+        let mut next = below(0x5EED);
         let mut hits = 0;
         for round in 0..300 {
             let keyword_count = 1 + next(6);
@@ -483,11 +487,7 @@ mod tests {
             "İ",
             "ﬀ",
         ];
-        let mut seed: u64 = 0xF01D;
-        let mut next = |n: usize| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            (seed >> 33) as usize % n
-        };
+        let mut next = below(0xF01D);
         let (mut direct, mut hits) = (0, 0);
         for round in 0..2_000 {
             let patterns: Vec<_> = (0..1 + next(4))
