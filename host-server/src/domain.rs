@@ -430,6 +430,16 @@ impl EventPayload {
         }
     }
 
+    /// The types that change what every instance runs: a rule set published, a rule module
+    /// uploaded (compiled ahead) or activated.
+    pub const ACTIVATING_KINDS: [&'static str; 3] =
+        ["ruleset.published", "rules.module_uploaded", "rules.module_activated"];
+
+    /// Whether this event changes what every instance runs ([`Self::ACTIVATING_KINDS`]).
+    pub fn changes_what_is_active(&self) -> bool {
+        Self::ACTIVATING_KINDS.contains(&self.kind())
+    }
+
     /// Every type, for filters and metrics.
     pub const KINDS: [&'static str; 27] = [
         "ticket.created",

@@ -238,18 +238,15 @@ impl AppState {
     /// activates it.
     fn follow_rule_sets(&self, mut after: i64) {
         let state = self.clone();
-        let mut head = self.fanout.subscribe();
+        // Nudged by commits that change what is active, not by every ticket's.
+        let mut head = self.fanout.subscribe_rules();
         tokio::spawn(async move {
             loop {
                 head.borrow_and_update();
                 let query = EventQuery {
                     after,
                     limit: 1000,
-                    types: vec![
-                        "ruleset.published".into(),
-                        "rules.module_uploaded".into(),
-                        "rules.module_activated".into(),
-                    ],
+                    types: EventPayload::ACTIVATING_KINDS.map(String::from).to_vec(),
                     ..Default::default()
                 };
                 match state.store.events(&query).await {

@@ -574,7 +574,7 @@ impl AppState {
             }
         }
         if let Some(last) = events.last() {
-            self.fanout.published(last.position).await;
+            self.fanout.published(last.position, events.iter().any(|e| e.payload.changes_what_is_active()));
         }
         Ok(events)
     }
