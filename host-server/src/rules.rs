@@ -152,7 +152,7 @@ impl RulesHost {
 
     /// The preparation worker: builds the newest request until none is left.
     fn prepare_queued(&self) {
-        demote_this_thread();
+        let _low = LowPriority::this_thread();
         loop {
             let (module, rule_set) = match self.wanted.lock() {
                 Ok(mut wanted) => match wanted.next.take() {
@@ -279,7 +279,6 @@ impl RulesHost {
         let gate = self.long_call_gate(op);
         let result = tokio::task::spawn_blocking(move || {
             let _lane = lane;
-            demote_this_thread();
             // The module's own time, without the hand-offs to and from the blocking thread.
             let inside = Instant::now();
             let result = module.call_gated(&bytes, gate);
@@ -330,46 +329,81 @@ fn read_answer(text: &str) -> Result<Box<RawValue>, RulesError> {
 }
 
 impl RulesHost {
-    /// The admission of a call of `op` that runs long: it blocks its thread until a long lane is
-    /// free, and holds that lane until the call ends.
+    /// The admission of a call of `op` that runs long: it lowers its thread's priority and blocks
+    /// it until a long lane is free, and holds both until the call ends.
     fn long_call_gate(&self, op: &'static str) -> LongCallGate {
         let long_lanes = Arc::clone(&self.long_lanes);
         let runtime = tokio::runtime::Handle::current();
         Arc::new(move || {
             metrics::counter!("nixflow_rule_long_calls_total", "op" => op).increment(1);
+            let low = LowPriority::this_thread();
             let queued = Instant::now();
             // Called on the blocking thread that runs the call, never on the executor.
             let permit = runtime.block_on(Arc::clone(&long_lanes).acquire_owned());
             metrics::histogram!("nixflow_rule_long_lane_wait_seconds", "op" => op)
                 .record(queued.elapsed().as_secs_f64());
             match permit {
-                Ok(permit) => Box::new(permit),
+                Ok(permit) => Box::new((permit, low)),
                 // Closed only if the host is going away: let the call finish.
-                Err(_) => Box::new(()),
+                Err(_) => Box::new(low),
             }
         })
     }
 }
 
-/// Module calls run at a lower OS priority than the executor threads that serve requests, so a
-/// module that burns its whole budget (or twenty of them) slows probes and light requests as
-/// little as possible; the kernel still gives the calls every idle cycle. Applied once per
-/// blocking-pool thread (which keeps it for other blocking work, all of it background work).
-fn demote_this_thread() {
+/// A thread lowered to the lowest OS priority until this is dropped: a module call that runs
+/// long (from its first epoch tick to its end) and the background preparation of warm copies. A
+/// module that burns its whole budget (or twenty of them) then slows probes and ordinary requests
+/// as little as possible, and the kernel still gives it every idle cycle.
+///
+/// Ordinary calls (about 0.1 ms, nearly all of them) keep the executor's priority: lowered, they
+/// were preempted by every request thread while holding a lane, and creates at 32 connections
+/// ran 0.91x the throughput (BENCHMARKS.md, stop 19).
+///
+/// Raising a priority back needs `CAP_SYS_NICE` (or an `RLIMIT_NICE` that allows it). Without
+/// it the thread stays low, as every module thread did before, and later ordinary calls on that
+/// thread run slower but correctly.
+struct LowPriority {
+    thread: rustix::thread::Pid,
+    /// The thread's `nice` before, if it could be read and was lowered.
+    before: Option<i32>,
+}
+
+impl LowPriority {
     /// The lowest `nice`: the kernel's weight for it is 1/68 of the executor's (nice 0), so the
-    /// executor wins the CPU whenever it has work, and modules get every other cycle.
+    /// executor wins the CPU whenever it has work.
     const NICE: i32 = 19;
-    thread_local! {
-        static DEMOTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    DEMOTED.with(|demoted| {
-        if !demoted.replace(true) {
-            // On Linux, PRIO_PROCESS with a thread id applies to that thread only.
-            if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), NICE) {
-                tracing::debug!(error = %e, "cannot lower the priority of a rule-module thread");
-            }
+
+    /// Lowers the calling thread.
+    fn this_thread() -> Self {
+        let thread = rustix::thread::gettid();
+        // On Linux, PRIO_PROCESS with a thread id applies to that thread only.
+        let before = rustix::process::getpriority_process(Some(thread)).ok().filter(|&nice| nice < Self::NICE);
+        if let Some(nice) = before
+            && let Err(e) = rustix::process::setpriority_process(Some(thread), Self::NICE)
+        {
+            tracing::debug!(error = %e, nice, "cannot lower the priority of a rule-module thread");
+            return Self { thread, before: None };
         }
-    });
+        Self { thread, before }
+    }
+}
+
+impl Drop for LowPriority {
+    fn drop(&mut self) {
+        thread_local! {
+            static DENIED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        }
+        let Some(nice) = self.before else { return };
+        if DENIED.get() {
+            return;
+        }
+        if let Err(e) = rustix::process::setpriority_process(Some(self.thread), nice) {
+            // Once per thread: not allowed now means not allowed later.
+            DENIED.set(true);
+            tracing::debug!(error = %e, nice, "cannot restore the priority of a rule-module thread; it stays low");
+        }
+    }
 }
 
 /// The default number of module calls that may run *long* at once: one fewer than the cores (at
@@ -410,7 +444,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::{RulesHost, op_name};
+    use super::{LowPriority, RulesHost, op_name};
     use crate::module::{Limits, LongCallGate, ModuleError};
 
     /// A module whose every call spins until its fuel runs out.
@@ -433,6 +467,28 @@ mod tests {
         fn drop(&mut self) {
             self.0.fetch_sub(1, Ordering::SeqCst);
         }
+    }
+
+    /// A long call's thread runs at `nice` 19 until the call ends, then at its own priority again
+    /// (where the process may raise a priority: as root, which CI is).
+    #[test]
+    fn a_long_call_runs_low_and_its_thread_comes_back() {
+        std::thread::spawn(|| {
+            let nice = || rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap();
+            let before = nice();
+            assert!(before < LowPriority::NICE, "the test thread starts at the executor's priority");
+            let low = LowPriority::this_thread();
+            assert_eq!(nice(), LowPriority::NICE);
+            // Lowering again (a preparation inside a long call) is harmless.
+            drop(LowPriority::this_thread());
+            assert_eq!(nice(), LowPriority::NICE);
+            drop(low);
+            if rustix::process::geteuid().is_root() {
+                assert_eq!(nice(), before);
+            }
+        })
+        .join()
+        .unwrap();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
