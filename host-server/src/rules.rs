@@ -1,8 +1,8 @@
 //! The server's only way to a decision: the active rule module in Wasmtime.
 //!
 //! One [`Engine`] for the process; the active module behind an `ArcSwap`, so a call keeps the
-//! module it started with; every call in a fresh `Store` (fuel and memory capped) on Tokio's
-//! blocking pool, away from the executor threads that serve requests.
+//! module it started with; every call in a fresh `Store` (fuel and memory capped) on one of the
+//! host's module threads (its *lanes*), away from the executor threads that serve requests.
 //!
 //! A fresh store would compile the rule set again on every call. [`RulesHost::prepare`] builds,
 //! in the background, a pre-initialized copy of the active module warmed up with the active rule
@@ -29,7 +29,7 @@ pub enum RulesError {
     /// The module answered with a refusal (its problems, as JSON).
     #[error("the rule module refused the request: {0}")]
     Refused(serde_json::Value),
-    /// The blocking pool could not run the call.
+    /// No module thread could run the call (the host is going away).
     #[error("rule evaluation was cancelled")]
     Cancelled,
 }
@@ -50,8 +50,8 @@ pub struct RulesHost {
     active: ArcSwap<RuleModule>,
     /// Modules compiled before, by sha256, so that swapping back and forth costs no compile.
     compiled: std::sync::Mutex<Vec<Arc<RuleModule>>>,
-    /// Permits for module calls running at once: the long lanes and one more.
-    lanes: Arc<tokio::sync::Semaphore>,
+    /// The queue of the module threads, one per lane: the long lanes and one more.
+    lanes: flume::Sender<LaneJob>,
     /// Permits for calls that run past their first epoch tick (see [`default_lanes`]).
     long_lanes: Arc<tokio::sync::Semaphore>,
     /// The pre-initialized copy of a module, warmed up with a rule set (see [`RulesHost::prepare`]).
@@ -71,6 +71,9 @@ struct Wanted {
     /// Whether the worker thread is running.
     running: bool,
 }
+
+/// A call waiting for a module thread.
+type LaneJob = Box<dyn FnOnce() + Send>;
 
 /// A module's pre-initialized copy, and what it was warmed up with.
 struct Warm {
@@ -118,7 +121,7 @@ impl RulesHost {
             limits,
             active: ArcSwap::new(Arc::clone(&module)),
             compiled: std::sync::Mutex::new(vec![module]),
-            lanes: Arc::new(tokio::sync::Semaphore::new(long_lanes.max(1).saturating_add(1))),
+            lanes: lane_threads(long_lanes.max(1).saturating_add(1))?,
             long_lanes: Arc::new(tokio::sync::Semaphore::new(long_lanes.max(1))),
             warm: ArcSwapOption::empty(),
             wanted: std::sync::Mutex::new(Wanted::default()),
@@ -272,21 +275,21 @@ impl RulesHost {
         let op = op_name(&bytes);
         let start = if module.is_pre_initialized() { "warm" } else { "cold" };
         metrics::counter!("nixflow_rule_calls_total", "op" => op, "start" => start).increment(1);
-        let queued = Instant::now();
-        let lane = Arc::clone(&self.lanes).acquire_owned().await.map_err(|_| RulesError::Cancelled)?;
-        metrics::histogram!("nixflow_rule_lane_wait_seconds", "op" => op).record(queued.elapsed().as_secs_f64());
-        let started = Instant::now();
         let gate = self.long_call_gate(op);
-        let result = tokio::task::spawn_blocking(move || {
-            let _lane = lane;
-            // The module's own time, without the hand-offs to and from the blocking thread.
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let queued = Instant::now();
+        let job: LaneJob = Box::new(move || {
+            metrics::histogram!("nixflow_rule_lane_wait_seconds", "op" => op).record(queued.elapsed().as_secs_f64());
+            // The module's own time, without the hand-offs to and from the module thread.
             let inside = Instant::now();
             let result = module.call_gated(&bytes, gate);
             metrics::histogram!("nixflow_rule_module_seconds", "op" => op).record(inside.elapsed().as_secs_f64());
-            result
-        })
-        .await
-        .map_err(|_| RulesError::Cancelled)?;
+            // The caller may have gone (a dropped request): the answer goes with it.
+            let _ = reply.send((result, inside));
+        });
+        self.lanes.send(job).map_err(|_| RulesError::Cancelled)?;
+        let (result, started) = answer.await.map_err(|_| RulesError::Cancelled)?;
+        // From the call's start on its thread to its answer here.
         let elapsed = started.elapsed();
         metrics::histogram!("nixflow_rule_evaluation_seconds", "op" => op).record(elapsed.as_secs_f64());
         let (answer, fuel) = match result {
@@ -406,6 +409,32 @@ impl Drop for LowPriority {
     }
 }
 
+/// Starts `lanes` module threads, each running the calls of one shared queue in turn, and
+/// returns the queue; the threads end when it is dropped (with the host).
+///
+/// Why threads of our own rather than a semaphore in front of Tokio's blocking pool: under load
+/// a lane thread takes the next call as soon as it finishes one, without sleeping. Through the
+/// pool every call woke an idle thread and put it back to sleep, and the permit's release woke
+/// another task: two to three context switches per call, at two calls per create a larger share
+/// of the server's CPU than the module's own code (BENCHMARKS.md, stop 20).
+fn lane_threads(lanes: usize) -> Result<flume::Sender<LaneJob>, ModuleError> {
+    let (queue, jobs) = flume::unbounded::<LaneJob>();
+    for lane in 0..lanes {
+        let jobs = jobs.clone();
+        std::thread::Builder::new()
+            .name(format!("nixflow-rules-{lane}"))
+            .spawn(move || {
+                while let Ok(job) = jobs.recv() {
+                    // Where panics unwind, one ends that call (its caller sees `Cancelled`), not
+                    // the lane.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                }
+            })
+            .map_err(|e| ModuleError::Compile(format!("cannot start a module thread: {e}")))?;
+    }
+    Ok(queue)
+}
+
 /// The default number of module calls that may run *long* at once: one fewer than the cores (at
 /// least one). Leaving a core to the executor keeps the server responsive while modules burn
 /// their budgets. A low priority alone did not: neither `nice` 19 nor `SCHED_IDLE` kept probes
@@ -444,7 +473,7 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    use super::{LowPriority, RulesHost, op_name};
+    use super::{LaneJob, LowPriority, RulesHost, lane_threads, op_name};
     use crate::module::{Limits, LongCallGate, ModuleError};
 
     /// A module whose every call spins until its fuel runs out.
@@ -525,6 +554,29 @@ mod tests {
         assert_eq!(admissions.load(Ordering::SeqCst), 3);
         assert_eq!(most_at_once.load(Ordering::SeqCst), 1);
         assert_eq!(running_long.load(Ordering::SeqCst), 0, "admissions end with their calls");
+    }
+
+    /// A lane takes the calls of its queue in turn, and a call that panics loses its answer, not
+    /// the lane.
+    #[test]
+    fn a_lane_outlives_a_call_that_panics() {
+        let lanes = lane_threads(1).expect("lane");
+        let (reply, answer) = std::sync::mpsc::channel::<u32>();
+        let lost = reply.clone();
+        let panics: LaneJob = Box::new(move || {
+            let _reply = lost;
+            panic!("a call that panics");
+        });
+        lanes.send(panics).expect("queued");
+        for n in 0..3 {
+            let reply = reply.clone();
+            lanes.send(Box::new(move || reply.send(n).expect("answer"))).expect("queued");
+        }
+        // Only the queued calls hold a sender now, and the queue goes with the last handle once
+        // the lane has taken them: a dead lane ends the wait below instead of hanging it.
+        drop((reply, lanes));
+        let answers: Vec<u32> = (0..3).map(|_| answer.recv().expect("the lane went on")).collect();
+        assert_eq!(answers, [0, 1, 2], "in queue order");
     }
 
     #[test]
