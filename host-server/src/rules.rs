@@ -341,7 +341,7 @@ impl RulesHost {
             metrics::counter!("nixflow_rule_long_calls_total", "op" => op).increment(1);
             let low = LowPriority::this_thread();
             let queued = Instant::now();
-            // Called on the blocking thread that runs the call, never on the executor.
+            // Called on the module thread that runs the call, never on the executor.
             let permit = runtime.block_on(Arc::clone(&long_lanes).acquire_owned());
             metrics::histogram!("nixflow_rule_long_lane_wait_seconds", "op" => op)
                 .record(queued.elapsed().as_secs_f64());
