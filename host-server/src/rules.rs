@@ -29,7 +29,7 @@ pub enum RulesError {
     /// The module answered with a refusal (its problems, as JSON).
     #[error("the rule module refused the request: {0}")]
     Refused(serde_json::Value),
-    /// No module thread could run the call (the host is going away).
+    /// The call gave no answer: the host is going away, or the call panicked.
     #[error("rule evaluation was cancelled")]
     Cancelled,
 }
