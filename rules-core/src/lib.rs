@@ -26,6 +26,7 @@ pub mod duration;
 pub mod error;
 pub mod escalate;
 pub mod evaluate;
+mod fold;
 mod matcher;
 pub mod model;
 pub mod ruleset;

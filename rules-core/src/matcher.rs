@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::{Anchored, Input, MatchKind, Span, dfa::DFA, nfa::contiguous::NFA};
-use caseless::Caseless;
 
 use crate::ruleset::{MatchMode, TextField};
 
@@ -341,7 +340,7 @@ fn fold(text: &str, map_origin: bool) -> Folded<'_> {
             // Most of a mostly-Latin text: skip the table lookup.
             out.push(c.to_ascii_lowercase());
         } else {
-            out.extend(std::iter::once(c).default_case_fold());
+            crate::fold::fold_char(c, &mut out);
         }
         if map_origin {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
@@ -445,7 +444,8 @@ mod tests {
     fn fold_sensitive_chars_are_exactly_these() {
         let computed: Vec<char> = ('\u{80}'..=char::MAX)
             .filter(|&c| {
-                let folded: String = std::iter::once(c).default_case_fold().collect();
+                let mut folded = String::new();
+                crate::fold::fold_char(c, &mut folded);
                 let (first, last) = (folded.chars().next().unwrap(), folded.chars().next_back().unwrap());
                 folded.chars().any(|f| f.is_ascii())
                     || is_word_char(first) != is_word_char(c)
