@@ -2,6 +2,8 @@
 //! evaluators read ([`RuleSet`]). All fallible work happens here, once per rule set.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::marker::PhantomData;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -56,12 +58,111 @@ pub enum TextField {
 }
 
 impl TextField {
+    /// Both fields, in order.
+    pub const ALL: [TextField; 2] = [Self::Title, Self::Description];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Title => "title",
             Self::Description => "description",
         }
+    }
+}
+
+/// A fieldless enum with few values (at most eight), for [`SmallSet`].
+pub trait SmallEnum: Copy + Eq + 'static {
+    /// Every value, in order.
+    const ALL: &'static [Self];
+}
+
+impl SmallEnum for TextField {
+    const ALL: &'static [Self] = &TextField::ALL;
+}
+
+impl SmallEnum for Status {
+    const ALL: &'static [Self] = &Status::ALL;
+}
+
+/// A set of a [`SmallEnum`]'s values: one bit each, iterated in the enum's order. In place of a
+/// `BTreeSet` for two fields or seven statuses, whose code every rule module carried once per
+/// element type (BENCHMARKS.md, "Module sizes").
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SmallSet<T> {
+    bits: u8,
+    of: PhantomData<T>,
+}
+
+impl<T: SmallEnum> SmallSet<T> {
+    /// The empty set.
+    pub const fn new() -> Self {
+        Self { bits: 0, of: PhantomData }
+    }
+
+    fn bit(value: T) -> u8 {
+        T::ALL.iter().position(|&v| v == value).map_or(0, |i| 1_u8.checked_shl(i as u32).unwrap_or(0))
+    }
+
+    /// Adds `value`.
+    pub fn insert(&mut self, value: T) {
+        self.bits |= Self::bit(value);
+    }
+
+    /// Whether `value` is in the set.
+    pub fn contains(&self, value: &T) -> bool {
+        self.bits & Self::bit(*value) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.bits == 0
+    }
+
+    /// The values in the set, in the enum's order.
+    pub fn iter(&self) -> impl Iterator<Item = T> + '_ {
+        T::ALL.iter().copied().filter(|v| self.contains(v))
+    }
+}
+
+impl<T: SmallEnum> Default for SmallSet<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: SmallEnum + fmt::Debug> fmt::Debug for SmallSet<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+/// SLA targets by priority: one slot per priority, in place of a `BTreeMap` of at most four.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlaTargets([Option<SlaTarget>; 4]);
+
+impl SlaTargets {
+    fn slot(priority: Priority) -> usize {
+        Priority::ALL.iter().position(|&p| p == priority).unwrap_or_default()
+    }
+
+    /// The target for `priority`, if the policy sets one.
+    pub fn get(&self, priority: &Priority) -> Option<&SlaTarget> {
+        self.0.get(Self::slot(*priority)).and_then(Option::as_ref)
+    }
+
+    /// Sets the target for `priority`, returning the one it replaces.
+    pub fn insert(&mut self, priority: Priority, target: SlaTarget) -> Option<SlaTarget> {
+        self.0.get_mut(Self::slot(priority)).and_then(|slot| slot.replace(target))
+    }
+
+    /// How many priorities have a target.
+    pub fn len(&self) -> usize {
+        self.0.iter().filter(|t| t.is_some()).count()
+    }
+
+    /// Whether no priority has a target.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -191,7 +292,7 @@ pub struct PrioritizationRule {
     /// Priority to set.
     pub priority: Priority,
     /// Fields read.
-    pub fields: BTreeSet<TextField>,
+    pub fields: SmallSet<TextField>,
     /// Word or substring.
     pub match_mode: MatchMode,
     /// Category condition (empty = any).
@@ -217,7 +318,7 @@ pub(crate) struct PrioritizationExplain {
 impl PrioritizationExplain {
     fn new(
         keywords: &[String],
-        fields: &BTreeSet<TextField>,
+        fields: &SmallSet<TextField>,
         mode: MatchMode,
         categories: &[String],
         requesters: &[String],
@@ -291,9 +392,9 @@ pub struct SlaPolicy {
     /// Warning fraction in basis points (1..=9999).
     pub warning_bp: u32,
     /// Statuses that pause the clocks.
-    pub pause_statuses: BTreeSet<Status>,
+    pub pause_statuses: SmallSet<Status>,
     /// Targets by priority.
-    pub targets: BTreeMap<Priority, SlaTarget>,
+    pub targets: SlaTargets,
 }
 
 impl SlaPolicy {
@@ -386,9 +487,7 @@ impl RuleSet {
                     });
                 }
             }
-            // Inserted one by one: `collect` into a set sorts first, and each sort instantiation
-            // is kilobytes of module code (BENCHMARKS.md, "Module sizes").
-            let mut fields = BTreeSet::new();
+            let mut fields = SmallSet::new();
             match &r.fields {
                 None => {
                     fields.insert(TextField::Title);
@@ -589,7 +688,7 @@ impl Validator {
                 format!("warning_bp `{}` in rule `sla` must be between 1 and 9999", s.warning_bp),
             ));
         }
-        let mut pause_statuses = BTreeSet::new();
+        let mut pause_statuses = SmallSet::new();
         for (k, st) in s.pause_statuses.iter().enumerate() {
             let field = format!("pause_statuses[{k}]");
             if let Some(status) = self.status(RULE, &field, st) {
@@ -603,7 +702,7 @@ impl Validator {
                 pause_statuses.insert(status);
             }
         }
-        let mut targets = BTreeMap::new();
+        let mut targets = SlaTargets::default();
         for (k, t) in s.targets.iter().enumerate() {
             let priority = self.priority(RULE, &format!("targets[{k}].priority"), &t.priority);
             let first = self.duration(RULE, &format!("targets[{k}].first_response"), &t.first_response);
