@@ -118,6 +118,7 @@ pub enum Request {
 /// What `module_info` answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct ModuleInfo {
     /// `nixflow-rules`.
     pub name: String,
@@ -503,6 +504,7 @@ fn same_text(a: &str, b: &str) -> bool {
 /// The ticket-side arguments of `evaluate`, for callers that hold a compiled [`RuleSet`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct EvaluateInput {
     /// The ticket after the change.
@@ -529,6 +531,7 @@ impl EvaluateInput {
 /// The arguments of `check_escalations`, `sla_status` and `next_wake_up`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct CheckInput {
     /// The ticket.
@@ -588,6 +591,16 @@ fn failure(errors: Vec<Problem>) -> Answer {
 pub fn to_json(answer: &Answer) -> String {
     serialize(answer, &[], 0).unwrap_or_else(|e| serialization_failure(&e))
 }
+
+/// Serializes a successful outcome exactly as [`Codec::call`] answers it
+/// (`{"type":"success","op":…,"answer":…}`), its explain trace through the same writer: for
+/// bindings that hold typed values and hand them on as JSON.
+pub fn success_json(outcome: Outcome) -> String {
+    write_json(Answer::Success(outcome), SUCCESS_HINT)
+}
+
+/// The buffer [`success_json`] starts with: a typical evaluation's answer is 3.6 KB.
+const SUCCESS_HINT: usize = 4 * 1024;
 
 /// Serializes an answer the codec owns: its explain trace, if it has one, is taken out and
 /// written by [`TraceEntry::write_json`], the rest by serde_json.

@@ -21,6 +21,7 @@ const WEEK: Millis = 7 * DAY;
 /// A duration as written in a rule set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(untagged)]
 pub enum DurationSpec {
     /// Whole minutes.

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// A stable, machine-readable class of problem.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(rename_all = "snake_case")]
 pub enum ProblemCode {
     /// The input is not UTF-8, not JSON, or too large.
@@ -24,6 +25,7 @@ pub enum ProblemCode {
 /// user input in backticks: ``unknown priority `P9` in rule `outage` ``.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema, thiserror::Error)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[error("{message}")]
 pub struct Problem {
     /// The class of problem.

@@ -14,6 +14,7 @@ use crate::trace::{ConditionCheck, RuleKind, Text, TraceEntry};
 /// An escalation that is due (or, in a plan, will be due) for a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct Escalation {
     /// The rule.
     pub rule: String,
@@ -157,6 +158,7 @@ pub(crate) fn pending(
 /// The result of checking a ticket's escalations at `now`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct EscalationCheck {
     /// The rule set version that decided.
     pub rule_set_version: u64,

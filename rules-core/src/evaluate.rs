@@ -14,6 +14,7 @@ use crate::trace::{ConditionCheck, RuleKind, Text, TraceEntry};
 /// How prioritization came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(rename_all = "snake_case")]
 pub enum PrioritizationOutcome {
     /// The ticket had no priority; the winning rule set it.
@@ -31,6 +32,7 @@ pub enum PrioritizationOutcome {
 /// A keyword occurrence that made a rule match, for highlighting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct KeywordMatch {
     /// The rule.
     pub rule: String,
@@ -51,6 +53,7 @@ pub struct KeywordMatch {
 /// The prioritization decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct PrioritizationDecision {
     /// The ticket's priority after automation.
     pub priority: Priority,
@@ -73,6 +76,7 @@ pub struct PrioritizationDecision {
 /// How assignment came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(rename_all = "snake_case")]
 pub enum AssignmentOutcome {
     /// Assigned to the next eligible member of the role.
@@ -91,6 +95,7 @@ pub enum AssignmentOutcome {
 /// Why a member of the role was passed over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// Marked unavailable.
@@ -102,6 +107,7 @@ pub enum SkipReason {
 /// A member of the role who was passed over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct SkippedUser {
     /// User id.
     pub user: String,
@@ -112,6 +118,7 @@ pub struct SkippedUser {
 /// The assignment decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct AssignmentDecision {
     /// What happened.
     pub outcome: AssignmentOutcome,
@@ -295,6 +302,7 @@ fn better(winner: Option<(usize, Priority)>, index: usize, rule: &Prioritization
 /// classification: no trace, no highlights, no SLA.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct Classification {
     /// The priority a new ticket gets (the winning rule's, else the default).
     pub priority: Priority,
@@ -487,6 +495,7 @@ pub fn counter_needed(rules: &RuleSet, ticket: &Ticket, users: &[User]) -> Optio
 /// Everything automation decides about a ticket after a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct Evaluation {
     /// The rule set version that decided.
     pub rule_set_version: u64,

@@ -12,6 +12,7 @@ pub const MAX_INSTANT: Millis = 253_402_300_799_999;
 /// Ticket priority, ordered from least to most urgent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub enum Priority {
     /// Can wait.
     Low,
@@ -46,6 +47,7 @@ impl Priority {
 /// Ticket status. The legal transitions are the host's business; the rules only read statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub enum Status {
     /// Waiting for approval (the initial status).
     InApproval,
@@ -102,6 +104,7 @@ impl Status {
 /// Who set a ticket's current priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(rename_all = "snake_case")]
 pub enum PrioritySource {
     /// A person chose it; automation never lowers it unless a rule opts in.
@@ -114,6 +117,7 @@ pub enum PrioritySource {
 /// One entry into a status: the ticket entered `status` at `at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct StatusEntry {
     /// The status entered.
@@ -125,6 +129,7 @@ pub struct StatusEntry {
 /// An escalation that has already fired, as recorded by the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct FiredEscalation {
     /// The escalation rule's id.
@@ -136,6 +141,7 @@ pub struct FiredEscalation {
 /// A ticket as the rules see it: its state after the change being evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct Ticket {
     /// Host-assigned id (`TKT-20250129-0001`); empty for a draft being previewed.
@@ -184,6 +190,7 @@ fn initial_status() -> Status {
 /// A member of the helpdesk as assignment and escalation see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct User {
     /// User id; round-robin order is the byte order of ids.

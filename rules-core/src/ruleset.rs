@@ -20,6 +20,7 @@ pub const DEFAULT_RULE_SET_JSON: &str = include_str!("../default-rules.json");
 /// A rule set as written: plain data, validated by [`RuleSet::compile`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct RuleSetSpec {
     /// Version number; the host assigns a new one on every publish and records it on decisions.
@@ -49,6 +50,7 @@ fn default_priority() -> String {
 /// Which text a keyword rule reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(rename_all = "snake_case")]
 pub enum TextField {
     /// The ticket's title.
@@ -169,6 +171,7 @@ impl SlaTargets {
 /// How a keyword must sit in the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(rename_all = "snake_case")]
 pub enum MatchMode {
     /// As a whole word: `down` matches `down.` and `DOWN` but not `download` or `countdown`.
@@ -182,6 +185,7 @@ pub enum MatchMode {
 /// Sets a priority when any keyword appears (and the optional conditions hold).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct PrioritizationRuleSpec {
     /// Unique id within the rule set.
@@ -211,6 +215,7 @@ pub struct PrioritizationRuleSpec {
 /// Routes a category to a team role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct AssignmentRuleSpec {
     /// Unique id within the rule set.
@@ -224,6 +229,7 @@ pub struct AssignmentRuleSpec {
 /// Escalates a ticket that stays too long in a status at a priority.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct EscalationRuleSpec {
     /// Unique id within the rule set.
@@ -247,6 +253,7 @@ pub struct EscalationRuleSpec {
 /// Service-level policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct SlaPolicySpec {
     /// Warning at this fraction of a target, in basis points (8000 = 80%).
@@ -271,6 +278,7 @@ fn default_pause_statuses() -> Vec<String> {
 /// First-response and resolution targets for one priority.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(deny_unknown_fields)]
 pub struct SlaTargetSpec {
     /// The priority these targets apply to.

@@ -16,6 +16,7 @@ use crate::ruleset::{RuleSet, SlaPolicy};
 /// A metric's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(rename_all = "snake_case")]
 pub enum SlaState {
     /// Running, below the warning fraction.
@@ -33,6 +34,7 @@ pub enum SlaState {
 /// The two clocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(rename_all = "snake_case")]
 pub enum SlaMetric {
     /// Time to first response.
@@ -44,6 +46,7 @@ pub enum SlaMetric {
 /// One clock, read at `now`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct MetricStatus {
     /// The target.
     pub target_ms: Millis,
@@ -67,6 +70,7 @@ pub struct MetricStatus {
 /// Both clocks of a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct SlaStatus {
     /// The rule set (policy) version.
     pub rule_set_version: u64,
@@ -83,6 +87,7 @@ pub struct SlaStatus {
 /// What the next wake-up is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(rename_all = "snake_case")]
 pub enum WakeUpKind {
     /// An escalation rule becomes due.
@@ -96,6 +101,7 @@ pub enum WakeUpKind {
 /// The earliest instant at which something about the ticket changes by time alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct WakeUp {
     /// The instant (may be at or before `now` when something is already due).
     pub at: Millis,
@@ -249,6 +255,7 @@ pub(crate) fn wake_up_from(pending: &[crate::escalate::Escalation], sla: Option<
 /// Met and breached counts for one clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct ComplianceCounts {
     /// Targets met in the period.
     pub met: u64,
@@ -277,6 +284,7 @@ impl ComplianceCounts {
 /// Compliance of one priority.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct PriorityCompliance {
     /// The priority.
     pub priority: Priority,
@@ -289,6 +297,7 @@ pub struct PriorityCompliance {
 /// Met and breached targets whose outcome fell in `[from, to)`, per priority.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct ComplianceReport {
     /// The rule set (policy) version.
     pub rule_set_version: u64,
@@ -307,6 +316,7 @@ pub struct ComplianceReport {
 /// All priorities together.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct PriorityTotals {
     /// First-response outcomes.
     pub first_response: ComplianceCounts,

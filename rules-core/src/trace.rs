@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// The kind of a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 #[serde(rename_all = "snake_case")]
 pub enum RuleKind {
     /// Keyword → priority.
@@ -33,6 +34,7 @@ pub type Text = Arc<str>;
 /// One condition of one rule, checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct ConditionCheck {
     /// Which condition (`keywords`, `category`, `requester`, `priority`, `status`,
     /// `time_in_status`, `not_yet_fired`).
@@ -56,6 +58,7 @@ impl ConditionCheck {
 /// One rule, considered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
+#[cfg_attr(feature = "tsify", tsify(missing_as_null))]
 pub struct TraceEntry {
     /// Rule kind.
     pub kind: RuleKind,

@@ -8,8 +8,10 @@ use rules_core::codec::{CheckInput, EvaluateInput, ModuleInfo};
 use rules_core::escalate::EscalationCheck;
 use rules_core::evaluate::{Classification, ClassificationKey};
 use rules_core::sla::SlaStatus;
-use rules_core::{Codec, Evaluation, RuleSet, RuleSetSpec};
-use tsify::Ts;
+use rules_core::{Codec, Evaluation, Outcome, RuleSet, RuleSetSpec};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -35,13 +37,45 @@ pub fn call(request: &str) -> String {
 /// Crate, ABI and schema versions, and the rule kinds supported.
 #[wasm_bindgen(js_name = moduleInfo)]
 pub fn module_info() -> Result<Ts<ModuleInfo>, JsError> {
-    Ok(Ts::from_rust(&rules_core::codec::module_info())?)
+    to_js(&rules_core::codec::module_info())
 }
 
 /// The default rule set as JSON text.
 #[wasm_bindgen(js_name = defaultRuleSetJson)]
 pub fn default_rule_set_json() -> String {
     rules_core::DEFAULT_RULE_SET_JSON.to_owned()
+}
+
+/// A JS value as JSON text.
+fn json_text<T: Tsify>(value: &Ts<T>) -> Result<String, JsError> {
+    let text = js_sys::JSON::stringify(&value.js_value()).map_err(|_| JsError::new("not JSON-serializable"))?;
+    Ok(text.into())
+}
+
+/// A JS value as `T`, through `JSON.stringify` and serde_json, the codec's own reader. The typed
+/// API and the codec then hold one reader and one writer per type, and agree on the shape:
+/// `None` is `null` both ways (serde-wasm-bindgen made it `undefined`, and cost the package
+/// 41 KB).
+fn from_js<T: Tsify + DeserializeOwned>(value: &Ts<T>) -> Result<T, JsError> {
+    serde_json::from_str(&json_text(value)?).map_err(|e| JsError::new(&e.to_string()))
+}
+
+/// `value` as a JS value, through serde_json and `JSON.parse`.
+fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
+    let text = serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))?;
+    let parsed = js_sys::JSON::parse(&text).map_err(|_| JsError::new("answer is not JSON"))?;
+    Ok(Ts::new_unchecked(parsed))
+}
+
+/// The `answer` of a successful outcome as a JS value: written by the codec's own writer (its
+/// explain trace by hand, short pieces inline), which at the package's opt-level `z` is half
+/// the time of serde_json's generic path for an evaluation.
+fn outcome_to_js<T: Tsify>(outcome: Outcome) -> Result<Ts<T>, JsError> {
+    let text = rules_core::codec::success_json(outcome);
+    let parsed = js_sys::JSON::parse(&text).map_err(|_| JsError::new("answer is not JSON"))?;
+    let answer = js_sys::Reflect::get(&parsed, &JsValue::from_str("answer"))
+        .map_err(|_| JsError::new("answer lacks `answer`"))?;
+    Ok(Ts::new_unchecked(answer))
 }
 
 fn problems(errors: Vec<rules_core::Problem>) -> JsError {
@@ -65,8 +99,8 @@ impl RuleEngine {
     /// Validates and compiles a rule set; throws with every problem found.
     #[wasm_bindgen(constructor)]
     pub fn new(rule_set: Ts<RuleSetSpec>) -> Result<RuleEngine, JsError> {
-        let spec = rule_set.to_rust()?;
-        Ok(Self { rules: RuleSet::compile(&spec).map_err(problems)?, classified: RefCell::default() })
+        let rules = RuleSet::from_json(&json_text(&rule_set)?).map_err(problems)?;
+        Ok(Self { rules, classified: RefCell::default() })
     }
 
     /// The rule set's version.
@@ -90,7 +124,7 @@ impl RuleEngine {
         if let Some(known) = self.classified.try_borrow().ok().and_then(|known| known.get(&key).cloned()) {
             return Ok(known);
         }
-        let answer = Ts::from_rust(&key.classification(&self.rules))?;
+        let answer = to_js(&key.classification(&self.rules))?;
         js_sys::Object::<JsValue>::freeze(answer.js_value().unchecked_ref());
         if let Ok(mut known) = self.classified.try_borrow_mut() {
             known.insert(key, answer.clone());
@@ -100,23 +134,23 @@ impl RuleEngine {
 
     /// Prioritizes and assigns a ticket (see the codec's `evaluate`).
     pub fn evaluate(&self, input: Ts<EvaluateInput>) -> Result<Ts<Evaluation>, JsError> {
-        let input = input.to_rust()?;
-        Ok(Ts::from_rust(&input.evaluate(&self.rules).map_err(problems)?)?)
+        let input = from_js(&input)?;
+        outcome_to_js(Outcome::Evaluate(input.evaluate(&self.rules).map_err(problems)?))
     }
 
     /// Escalations due at `now` (see the codec's `check_escalations`).
     #[wasm_bindgen(js_name = checkEscalations)]
     pub fn check_escalations(&self, input: Ts<CheckInput>) -> Result<Ts<EscalationCheck>, JsError> {
-        let input = input.to_rust()?;
-        Ok(Ts::from_rust(&input.check_escalations(&self.rules).map_err(problems)?)?)
+        let input = from_js(&input)?;
+        outcome_to_js(Outcome::CheckEscalations(input.check_escalations(&self.rules).map_err(problems)?))
     }
 
     /// SLA clocks at `now`, or `undefined` when no target applies.
     #[wasm_bindgen(js_name = slaStatus)]
     pub fn sla_status(&self, input: Ts<CheckInput>) -> Result<Option<Ts<SlaStatus>>, JsError> {
-        let input = input.to_rust()?;
+        let input = from_js(&input)?;
         match input.sla_status(&self.rules).map_err(problems)? {
-            Some(s) => Ok(Some(Ts::from_rust(&s)?)),
+            Some(s) => Ok(Some(to_js(&s)?)),
             None => Ok(None),
         }
     }

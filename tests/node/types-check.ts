@@ -12,6 +12,8 @@ const input: EvaluateInput = {
 };
 const evaluation: Evaluation = engine.evaluate(input);
 const priority: Priority = evaluation.prioritization.priority;
+// `None` crosses as `null`, as in every codec answer (not `undefined`).
+const assignee: string | null = evaluation.assignment.assignee;
 const info: ModuleInfo = moduleInfo();
 const answer: string = call(JSON.stringify({ op: 'module_info' }));
-export { priority, info, answer };
+export { priority, assignee, info, answer };
