@@ -73,3 +73,24 @@ test('moduleInfo reports the ABI and schema versions', () => {
   assert.equal(info.schema_version, 1);
   assert.deepEqual(info.rule_kinds, ['prioritization', 'assignment', 'escalation', 'sla']);
 });
+
+test('RuleEngine.checkEscalations and slaStatus equal the codec answers', () => {
+  const engine = new RuleEngine(ruleSet);
+  const managers = [...users, { id: 'u-mgr-1', roles: ['Manager'] }];
+  const approved = {
+    ...ticket,
+    priority: 'Critical',
+    status: 'Approved',
+    history: [{ status: 'InApproval', at: T0 }, { status: 'Approved', at: T0 + 60_000 }],
+  };
+  const now = T0 + 3 * 3600_000;
+  const ask = (op) => JSON.parse(call(JSON.stringify({ op, rule_set: ruleSet, ticket: approved, now, users: managers })));
+  const typed = engine.checkEscalations({ ticket: approved, now, users: managers });
+  const codec = ask('check_escalations');
+  assert.equal(codec.type, 'success');
+  assert.deepEqual(typed, codec.answer);
+  assert.equal(typed.fired[0].rule, 'critical-approved-2h');
+  assert.equal(typed.assignee, 'u-mgr-1');
+  const sla = JSON.parse(call(JSON.stringify({ op: 'sla_status', rule_set: ruleSet, ticket: approved, now })));
+  assert.deepEqual(engine.slaStatus({ ticket: approved, now }) ?? null, sla.answer.sla);
+});
