@@ -494,11 +494,10 @@ fn same_text(a: &str, b: &str) -> bool {
     if a.len() != b.len() {
         return false;
     }
-    let (a, b) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tails_equal = a.remainder() == b.remainder();
-    let word = |chunk: &[u8]| <[u8; 8]>::try_from(chunk).map_or(0, u64::from_ne_bytes);
-    let difference = a.zip(b).fold(0, |acc, (x, y)| acc | (word(x) ^ word(y)));
-    tails_equal && difference == 0
+    // Arrays, not `chunks_exact`: its iterator was left out of line once (2.7 % of an evaluation).
+    let ((a, a_tail), (b, b_tail)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    let difference = a.iter().zip(b).fold(0, |acc, (x, y)| acc | (u64::from_ne_bytes(*x) ^ u64::from_ne_bytes(*y)));
+    a_tail == b_tail && difference == 0
 }
 
 /// The ticket-side arguments of `evaluate`, for callers that hold a compiled [`RuleSet`].

@@ -76,14 +76,25 @@ impl TextField {
 pub trait SmallEnum: Copy + Eq + 'static {
     /// Every value, in order.
     const ALL: &'static [Self];
+
+    /// The value's place in [`Self::ALL`].
+    fn index(self) -> u32;
 }
 
 impl SmallEnum for TextField {
     const ALL: &'static [Self] = &TextField::ALL;
+
+    fn index(self) -> u32 {
+        self as u32
+    }
 }
 
 impl SmallEnum for Status {
     const ALL: &'static [Self] = &Status::ALL;
+
+    fn index(self) -> u32 {
+        self as u32
+    }
 }
 
 /// A set of a [`SmallEnum`]'s values: one bit each, iterated in the enum's order. In place of a
@@ -102,7 +113,7 @@ impl<T: SmallEnum> SmallSet<T> {
     }
 
     fn bit(value: T) -> u8 {
-        T::ALL.iter().position(|&v| v == value).map_or(0, |i| 1_u8.checked_shl(i as u32).unwrap_or(0))
+        1_u8.checked_shl(value.index()).unwrap_or(0)
     }
 
     /// Adds `value`.
@@ -144,7 +155,7 @@ pub struct SlaTargets([Option<SlaTarget>; 4]);
 
 impl SlaTargets {
     fn slot(priority: Priority) -> usize {
-        Priority::ALL.iter().position(|&p| p == priority).unwrap_or_default()
+        priority as usize
     }
 
     /// The target for `priority`, if the policy sets one.
@@ -726,5 +737,41 @@ impl Validator {
             }
         }
         (self.problems.len() == before).then_some(SlaPolicy { warning_bp: s.warning_bp, pause_statuses, targets })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index_is_place_in_all<T: SmallEnum + fmt::Debug>() {
+        for (i, &value) in T::ALL.iter().enumerate() {
+            assert_eq!(value.index() as usize, i, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn small_sets_hold_their_values_in_enum_order() {
+        index_is_place_in_all::<TextField>();
+        index_is_place_in_all::<Status>();
+        let mut set = SmallSet::new();
+        assert!(set.is_empty());
+        for status in [Status::Closed, Status::OnHold, Status::InApproval, Status::OnHold] {
+            set.insert(status);
+        }
+        assert_eq!(set.iter().collect::<Vec<_>>(), [Status::InApproval, Status::OnHold, Status::Closed]);
+        assert!(set.contains(&Status::OnHold) && !set.contains(&Status::Approved));
+    }
+
+    #[test]
+    fn sla_targets_keep_one_slot_per_priority() {
+        let target = |ms| SlaTarget { first_response_ms: ms, resolution_ms: ms };
+        let mut targets = SlaTargets::default();
+        assert_eq!(targets.insert(Priority::High, target(1)), None);
+        assert_eq!(targets.insert(Priority::Low, target(2)), None);
+        assert_eq!(targets.insert(Priority::High, target(3)), Some(target(1)));
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets.get(&Priority::High), Some(&target(3)));
+        assert_eq!(targets.get(&Priority::Critical), None);
     }
 }
