@@ -1,7 +1,7 @@
 //! Rule sets: the JSON a manager writes ([`RuleSetSpec`]) and the validated, compiled form the
 //! evaluators read ([`RuleSet`]). All fallible work happens here, once per rule set.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -555,12 +555,15 @@ impl RuleSet {
         }
 
         let mut assignment = Vec::with_capacity(spec.assignment.len());
-        let mut categories: BTreeMap<&str, &str> = BTreeMap::new();
+        // Category -> the rule routing it, by index: `BTreeMap<String, usize>` is the map type the
+        // matcher and the rule ids use, and each B-tree type is kilobytes of module code.
+        let mut categories: BTreeMap<String, usize> = BTreeMap::new();
         for (index, r) in spec.assignment.iter().enumerate() {
             v.id(&r.id, "assignment", index);
             v.name(&r.id, "category", &r.category);
             v.name(&r.id, "role", &r.role);
-            if let Some(first) = categories.insert(&r.category, &r.id) {
+            if let Some(first) = categories.insert(r.category.clone(), index) {
+                let first = spec.assignment.get(first).map_or("", |f| f.id.as_str());
                 v.problems.push(Problem::in_rule(
                     &r.id,
                     "category",
@@ -637,7 +640,9 @@ impl RuleSet {
 #[derive(Default)]
 struct Validator {
     problems: Vec<Problem>,
-    ids: BTreeSet<String>,
+    /// Rule ids seen. A map (to the rule's place in its list, never read) rather than a set:
+    /// the matcher's index already brings this B-tree type into the modules.
+    ids: BTreeMap<String, usize>,
 }
 
 impl Validator {
@@ -649,7 +654,7 @@ impl Validator {
             );
             return;
         }
-        if !self.ids.insert(id.to_owned()) {
+        if self.ids.insert(id.to_owned(), index).is_some() {
             self.problems.push(Problem::in_rule(id, "id", format!("duplicate rule id `{id}`")));
         }
         self.name(id, "id", id);

@@ -2,7 +2,6 @@
 //! a rule set once and evaluates many tickets.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 use rules_core::codec::{CheckInput, EvaluateInput, ModuleInfo};
 use rules_core::escalate::EscalationCheck;
@@ -90,8 +89,9 @@ pub struct RuleEngine {
     /// One frozen answer object per [`ClassificationKey`] seen, handed out again by `classify`:
     /// building a JS object (property names and strings decoded in JS) cost more than the
     /// keyword search itself (BENCHMARKS.md, "classify in the browser package"). At most
-    /// (prioritization rules + 1) × (assignment rules + 1) entries, only those seen.
-    classified: RefCell<BTreeMap<ClassificationKey, Ts<Classification>>>,
+    /// (prioritization rules + 1) × (assignment rules + 1) entries, only those seen; sorted by
+    /// key and binary-searched (a `BTreeMap` of this type was 4 KB of package).
+    classified: RefCell<Vec<(ClassificationKey, Ts<Classification>)>>,
 }
 
 #[wasm_bindgen]
@@ -121,13 +121,20 @@ impl RuleEngine {
         requester: &str,
     ) -> Result<Ts<Classification>, JsError> {
         let key = rules_core::classification_key(&self.rules, title, description, category, requester);
-        if let Some(known) = self.classified.try_borrow().ok().and_then(|known| known.get(&key).cloned()) {
-            return Ok(known);
-        }
+        let place = match self.classified.try_borrow() {
+            Ok(known) => match known.binary_search_by(|(k, _)| k.cmp(&key)) {
+                Ok(i) => match known.get(i) {
+                    Some((_, answer)) => return Ok(answer.clone()),
+                    None => None,
+                },
+                Err(place) => Some(place),
+            },
+            Err(_) => None,
+        };
         let answer = to_js(&key.classification(&self.rules))?;
         js_sys::Object::<JsValue>::freeze(answer.js_value().unchecked_ref());
-        if let Ok(mut known) = self.classified.try_borrow_mut() {
-            known.insert(key, answer.clone());
+        if let (Some(place), Ok(mut known)) = (place, self.classified.try_borrow_mut()) {
+            known.insert(place, (key, answer.clone()));
         }
         Ok(answer)
     }
