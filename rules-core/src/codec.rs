@@ -140,7 +140,7 @@ pub struct ValidationSummary {
     /// The rule set's version.
     pub version: u64,
     /// Rules per kind.
-    pub rules: BTreeMap<String, usize>,
+    pub rules: BTreeMap<String, u64>,
 }
 
 /// What `counter_needed` answers.

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::duration::format_millis;
-use crate::evaluate::{ineligibility, members_of};
+use crate::evaluate::{ineligibility, members_of, stable_order};
 use crate::model::{FiredEscalation, Millis, Priority, Status, Ticket, User};
 use crate::ruleset::{EscalationRule, RuleSet};
 use crate::trace::{ConditionCheck, RuleKind, Text, TraceEntry};
@@ -177,9 +177,15 @@ pub struct EscalationCheck {
 
 /// Orders escalations by due instant. One function for every caller, so that the module holds
 /// one copy of the sort.
-pub(crate) fn sort_by_due(escalations: &mut [Escalation]) {
+pub(crate) fn sort_by_due(escalations: &mut Vec<Escalation>) {
+    if escalations.is_sorted_by_key(|e| e.due_at) {
+        return; // what a stable sort would leave as it is
+    }
+    let due = |i: usize| escalations.get(i).map(|e| e.due_at);
     // INVARIANT: stable sort, so equal due instants keep rule order.
-    escalations.sort_by_key(|e| e.due_at);
+    let order = stable_order(escalations.len(), &|a, b| due(a).cmp(&due(b)));
+    let mut slots: Vec<Option<Escalation>> = std::mem::take(escalations).into_iter().map(Some).collect();
+    escalations.extend(order.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)));
 }
 
 /// Checks which escalations are due at `now` and what the ticket looks like after them.

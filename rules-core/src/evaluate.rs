@@ -1,5 +1,6 @@
 //! Prioritization and assignment of a ticket after a change (create or update).
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -381,11 +382,30 @@ fn field_text(ticket: &Ticket, field: TextField) -> &str {
     }
 }
 
+/// The order of `len` items sorted by `cmp` (a stable sort: equal items keep their order).
+///
+/// Every sort of the crate goes through here, so the rule modules hold one instantiation of the
+/// standard library's sort (each is 5–7 KB of module; BENCHMARKS.md, "Module sizes") instead of
+/// one per element type and comparator. The comparator is called through a `dyn` reference.
+pub(crate) fn stable_order(len: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    order.sort_by(|&a, &b| cmp(a, b));
+    order
+}
+
 /// Members of `role` in round-robin order: sorted by id.
 pub(crate) fn members_of<'a>(users: &'a [User], role: &str) -> Vec<&'a User> {
-    let mut members: Vec<&User> = users.iter().filter(|u| u.roles.iter().any(|r| r == role)).collect();
+    let holders: Vec<&User> = users.iter().filter(|u| u.roles.iter().any(|r| r == role)).collect();
     // INVARIANT: round-robin and escalation depend on this order being total and stable.
-    members.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut members = if holders.is_sorted_by(|a, b| a.id <= b.id) {
+        holders // the usual case (hosts list users by id): nothing to permute
+    } else {
+        let id = |i: usize| holders.get(i).map(|u| u.id.as_str());
+        stable_order(holders.len(), &|a, b| id(a).cmp(&id(b)))
+            .into_iter()
+            .filter_map(|i| holders.get(i).copied())
+            .collect()
+    };
     members.dedup_by(|a, b| a.id == b.id);
     members
 }
@@ -539,4 +559,37 @@ pub fn evaluate(
     let next_wake_up = crate::sla::wake_up_from(&escalations, sla.as_ref());
     crate::escalate::sort_by_due(&mut escalations);
     Evaluation { rule_set_version: rules.version, sla, next_wake_up, escalations, prioritization, assignment, trace }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_order_sorts_and_keeps_equal_items_in_place() {
+        let keys = [3, 1, 2, 1, 3, 0, 2, 1];
+        let order = stable_order(keys.len(), &|a, b| keys[a].cmp(&keys[b]));
+        assert_eq!(order, [5, 1, 3, 7, 2, 6, 0, 4]);
+        assert!(stable_order(0, &|_, _| Ordering::Equal).is_empty());
+    }
+
+    #[test]
+    fn members_are_in_id_order_once_each() {
+        let user = |id: &str, roles: &[&str]| User {
+            id: id.to_owned(),
+            roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+            available: true,
+            open_tickets: 0,
+            max_open_tickets: None,
+        };
+        let users = [
+            user("u-3", &["Engineer"]),
+            user("u-1", &["Engineer", "Manager"]),
+            user("u-9", &["Manager"]),
+            user("u-2", &["Engineer"]),
+            user("u-1", &["Engineer"]),
+        ];
+        let ids: Vec<&str> = members_of(&users, "Engineer").iter().map(|u| u.id.as_str()).collect();
+        assert_eq!(ids, ["u-1", "u-2", "u-3"]);
+    }
 }

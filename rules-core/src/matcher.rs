@@ -79,7 +79,9 @@ impl KeywordMatcher {
     /// force either automaton).
     fn build(patterns: &[KeywordPattern], dfa_max: usize) -> Result<Self, aho_corasick::BuildError> {
         let mut folded: Vec<String> = Vec::new();
-        let mut index: BTreeMap<String, usize> = BTreeMap::new();
+        // Keyword -> its place in `folded`. `u64`: the one B-tree type of the crate (see
+        // `ruleset::compile`'s categories).
+        let mut index: BTreeMap<String, u64> = BTreeMap::new();
         let mut infos: Vec<PatternInfo> = Vec::new();
         let mut rules = 0;
         for p in patterns {
@@ -87,7 +89,7 @@ impl KeywordMatcher {
             let f = fold(&p.keyword, false).text.into_owned();
             let occurrence = Occurrence { rule: p.rule, keyword_index: p.keyword_index, mode: p.mode };
             if let Some(&i) = index.get(&f) {
-                if let Some(info) = infos.get_mut(i) {
+                if let Some(info) = usize::try_from(i).ok().and_then(|i| infos.get_mut(i)) {
                     info.occurrences.push(occurrence);
                 }
                 continue;
@@ -97,7 +99,7 @@ impl KeywordMatcher {
                 word_end: f.chars().next_back().is_some_and(is_word_char),
                 occurrences: vec![occurrence],
             });
-            index.insert(f.clone(), folded.len());
+            index.insert(f.clone(), u64::try_from(folded.len()).unwrap_or(u64::MAX));
             folded.push(f);
         }
         let automaton = if folded.is_empty() {

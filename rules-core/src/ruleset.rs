@@ -555,15 +555,17 @@ impl RuleSet {
         }
 
         let mut assignment = Vec::with_capacity(spec.assignment.len());
-        // Category -> the rule routing it, by index: `BTreeMap<String, usize>` is the map type the
-        // matcher and the rule ids use, and each B-tree type is kilobytes of module code.
-        let mut categories: BTreeMap<String, usize> = BTreeMap::new();
+        // Category -> the place of the rule routing it: `BTreeMap<String, u64>` is the one B-tree
+        // type of the crate (the request's counters, the matcher's index, the rule ids), and each
+        // B-tree type is kilobytes of module code.
+        let mut categories: BTreeMap<String, u64> = BTreeMap::new();
         for (index, r) in spec.assignment.iter().enumerate() {
             v.id(&r.id, "assignment", index);
             v.name(&r.id, "category", &r.category);
             v.name(&r.id, "role", &r.role);
-            if let Some(first) = categories.insert(r.category.clone(), index) {
-                let first = spec.assignment.get(first).map_or("", |f| f.id.as_str());
+            if let Some(first) = categories.insert(r.category.clone(), u64::try_from(index).unwrap_or(u64::MAX)) {
+                let first =
+                    usize::try_from(first).ok().and_then(|i| spec.assignment.get(i)).map_or("", |f| f.id.as_str());
                 v.problems.push(Problem::in_rule(
                     &r.id,
                     "category",
@@ -622,7 +624,7 @@ impl RuleSet {
     }
 
     /// Counts of rules by kind, for summaries.
-    pub fn rule_counts(&self) -> BTreeMap<String, usize> {
+    pub fn rule_counts(&self) -> BTreeMap<String, u64> {
         let mut counts = BTreeMap::new();
         // Inserted, not built from an array: that sorts, and a sort costs kilobytes of module.
         for (kind, n) in [
@@ -631,7 +633,7 @@ impl RuleSet {
             ("escalation", self.escalation.len()),
             ("sla_targets", self.sla.as_ref().map_or(0, |s| s.targets.len())),
         ] {
-            counts.insert(kind.to_owned(), n);
+            counts.insert(kind.to_owned(), u64::try_from(n).unwrap_or(u64::MAX));
         }
         counts
     }
@@ -641,8 +643,8 @@ impl RuleSet {
 struct Validator {
     problems: Vec<Problem>,
     /// Rule ids seen. A map (to the rule's place in its list, never read) rather than a set:
-    /// the matcher's index already brings this B-tree type into the modules.
-    ids: BTreeMap<String, usize>,
+    /// the request's counters already bring this B-tree type into the modules.
+    ids: BTreeMap<String, u64>,
 }
 
 impl Validator {
@@ -654,7 +656,7 @@ impl Validator {
             );
             return;
         }
-        if self.ids.insert(id.to_owned(), index).is_some() {
+        if self.ids.insert(id.to_owned(), u64::try_from(index).unwrap_or(u64::MAX)).is_some() {
             self.problems.push(Problem::in_rule(id, "id", format!("duplicate rule id `{id}`")));
         }
         self.name(id, "id", id);
