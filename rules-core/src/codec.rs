@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use crate::check::{check_now, check_ticket, check_users};
 use crate::error::{Problem, ProblemCode};
 use crate::escalate::EscalationCheck;
 use crate::evaluate::Evaluation;
 use crate::model::{Millis, Ticket, User, limits};
+use crate::read::{ReadError, Reader};
 use crate::ruleset::{RuleSet, RuleSetSpec};
 use crate::sla::{ComplianceReport, SlaStatus, WakeUp};
 use crate::trace::{RuleKind, TraceEntry};
@@ -212,8 +212,7 @@ pub enum Answer {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     ModuleInfo,
     Validate,
@@ -254,31 +253,62 @@ impl Op {
     }
 }
 
-/// The request as read off the wire: one flat object, so that the rule set can stay raw text
-/// (serde cannot borrow raw values inside internally tagged enums). [`Request`] documents it.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The request as read off the wire: one flat object whose rule set stays raw text, compared
+/// with the cached one before anything is compiled. [`Request`] documents it.
+#[derive(Default)]
 struct WireRequest<'a> {
-    op: Op,
-    #[serde(borrow, default)]
-    rule_set: Option<&'a RawValue>,
-    #[serde(default)]
+    op: Option<Op>,
+    rule_set: Option<&'a str>,
     ticket: Option<Ticket>,
-    #[serde(default)]
     tickets: Option<Vec<Ticket>>,
-    #[serde(default)]
     now: Option<Millis>,
-    #[serde(default)]
     users: Option<Vec<User>>,
-    #[serde(default)]
     counters: Option<BTreeMap<String, u64>>,
-    #[serde(default)]
     from: Option<Millis>,
-    #[serde(default)]
     to: Option<Millis>,
 }
 
-impl WireRequest<'_> {
+impl<'a> WireRequest<'a> {
+    const FIELDS: &'static [&'static str] =
+        &["op", "rule_set", "ticket", "tickets", "now", "users", "counters", "from", "to"];
+
+    /// Reads a request with [`crate::read`], the reader every request type goes through.
+    fn read(text: &'a str) -> Result<(Op, Self), ReadError> {
+        let mut r = Reader::new(text);
+        let mut w = WireRequest::default();
+        r.object("struct WireRequest", |r, key| match key {
+            "op" => {
+                if w.op.is_some() {
+                    return Err(r.duplicate_field("op"));
+                }
+                r.colon()?;
+                let names = Op::ALL.map(|(_, name)| name);
+                let index = r.variant(&names, "enum Op")?;
+                w.op = Op::ALL.get(index).map(|(op, _)| *op);
+                Ok(())
+            }
+            "rule_set" => {
+                if w.rule_set.is_some() {
+                    return Err(r.duplicate_field("rule_set"));
+                }
+                r.colon()?;
+                w.rule_set = Some(r.raw()?);
+                Ok(())
+            }
+            "ticket" => r.field(&mut w.ticket, "ticket"),
+            "tickets" => r.field(&mut w.tickets, "tickets"),
+            "now" => r.field(&mut w.now, "now"),
+            "users" => r.field(&mut w.users, "users"),
+            "counters" => r.field(&mut w.counters, "counters"),
+            "from" => r.field(&mut w.from, "from"),
+            "to" => r.field(&mut w.to, "to"),
+            _ => Err(r.unknown_field(key, Self::FIELDS)),
+        })?;
+        let op = w.op.ok_or_else(|| r.missing_field("op"))?;
+        r.end()?;
+        Ok((op, w))
+    }
+
     fn present(&self) -> [(&'static str, bool); 8] {
         [
             ("rule_set", self.rule_set.is_some()),
@@ -333,13 +363,13 @@ impl Codec {
         }
     }
 
-    fn rule_set(&mut self, raw: &RawValue) -> Result<Arc<RuleSet>, Vec<Problem>> {
+    fn rule_set(&mut self, raw: &str) -> Result<Arc<RuleSet>, Vec<Problem>> {
         if let Some((text, rules)) = &self.cache
-            && same_text(text, raw.get())
+            && same_text(text, raw)
         {
             return Ok(Arc::clone(rules));
         }
-        let rules = Arc::new(RuleSet::from_json(raw.get()).map_err(|problems| {
+        let rules = Arc::new(RuleSet::from_json(raw).map_err(|problems| {
             problems
                 .into_iter()
                 .map(|mut p| {
@@ -351,7 +381,7 @@ impl Codec {
                 })
                 .collect::<Vec<_>>()
         })?);
-        self.cache = Some((raw.get().to_owned(), Arc::clone(&rules)));
+        self.cache = Some((raw.to_owned(), Arc::clone(&rules)));
         Ok(rules)
     }
 
@@ -365,29 +395,24 @@ impl Codec {
         if !input.trim_start().starts_with('{') && !input.trim().is_empty() {
             return Err(vec![Problem::new(ProblemCode::InvalidRequest, "a request is a JSON object")]);
         }
-        // Plain serde_json here (errors carry line and column); the rule set, which people
-        // edit by hand, is parsed separately with full paths.
-        let request: WireRequest<'_> = serde_json::from_str(input).map_err(|e| {
-            let code =
-                if e.is_syntax() || e.is_eof() { ProblemCode::InvalidInput } else { ProblemCode::InvalidRequest };
+        // Errors carry line and column; the rule set, which people edit by hand, is read
+        // separately, positions within its own text.
+        let (op, request) = WireRequest::read(input).map_err(|e| {
+            let code = if e.is_syntax() { ProblemCode::InvalidInput } else { ProblemCode::InvalidRequest };
             vec![Problem::new(code, e.to_string())]
         })?;
 
-        let (required, optional) = request.op.fields();
+        let (required, optional) = op.fields();
         let mut problems = Vec::new();
         for (field, present) in request.present() {
             if present && !required.contains(&field) && !optional.contains(&field) {
                 problems.push(
-                    Problem::new(
-                        ProblemCode::InvalidRequest,
-                        format!("op `{}` does not take `{field}`", request.op.name()),
-                    )
-                    .at(field),
+                    Problem::new(ProblemCode::InvalidRequest, format!("op `{}` does not take `{field}`", op.name()))
+                        .at(field),
                 );
             } else if !present && required.contains(&field) {
                 problems.push(
-                    Problem::new(ProblemCode::InvalidRequest, format!("op `{}` needs `{field}`", request.op.name()))
-                        .at(field),
+                    Problem::new(ProblemCode::InvalidRequest, format!("op `{}` needs `{field}`", op.name())).at(field),
                 );
             }
         }
@@ -443,7 +468,7 @@ impl Codec {
 
         let missing = || vec![Problem::new(ProblemCode::InvalidRequest, "missing field")];
         let rules = rules.as_deref();
-        Ok(match request.op {
+        Ok(match op {
             Op::ModuleInfo => Outcome::ModuleInfo(module_info()),
             Op::Validate => {
                 let rules = rules.ok_or_else(missing)?;

@@ -29,6 +29,7 @@ pub mod evaluate;
 mod fold;
 mod matcher;
 pub mod model;
+pub mod read;
 pub mod ruleset;
 pub mod sla;
 pub mod trace;

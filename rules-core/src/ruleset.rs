@@ -43,7 +43,7 @@ pub struct RuleSetSpec {
     pub sla: Option<SlaPolicySpec>,
 }
 
-fn default_priority() -> String {
+pub(crate) fn default_priority() -> String {
     Priority::Medium.as_str().to_owned()
 }
 
@@ -278,11 +278,11 @@ pub struct SlaPolicySpec {
     pub targets: Vec<SlaTargetSpec>,
 }
 
-fn default_warning_bp() -> u32 {
+pub(crate) fn default_warning_bp() -> u32 {
     8_000
 }
 
-fn default_pause_statuses() -> Vec<String> {
+pub(crate) fn default_pause_statuses() -> Vec<String> {
     vec![Status::OnHold.as_str().to_owned()]
 }
 
@@ -444,16 +444,14 @@ pub struct RuleSet {
 impl RuleSet {
     /// The default rule set, compiled.
     pub fn default_rules() -> Result<Self, Vec<Problem>> {
-        let spec: RuleSetSpec = serde_json::from_str(DEFAULT_RULE_SET_JSON)
-            .map_err(|e| vec![Problem::new(ProblemCode::InvalidRuleSet, e.to_string())])?;
-        Self::compile(&spec)
+        Self::from_json(DEFAULT_RULE_SET_JSON)
     }
 
     /// Parses and compiles a rule set from JSON text. Shape errors carry the line and column
     /// within the rule set's own text.
     pub fn from_json(json: &str) -> Result<Self, Vec<Problem>> {
         let spec: RuleSetSpec =
-            serde_json::from_str(json).map_err(|e| vec![Problem::new(ProblemCode::InvalidRuleSet, e.to_string())])?;
+            crate::read::from_str(json).map_err(|e| vec![Problem::new(ProblemCode::InvalidRuleSet, e.to_string())])?;
         Self::compile(&spec)
     }
 

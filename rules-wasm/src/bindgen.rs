@@ -6,10 +6,10 @@ use std::cell::RefCell;
 use rules_core::codec::{CheckInput, EvaluateInput, ModuleInfo};
 use rules_core::escalate::EscalationCheck;
 use rules_core::evaluate::{Classification, ClassificationKey};
+use rules_core::read::FromJson;
 use rules_core::sla::SlaStatus;
 use rules_core::{Codec, Evaluation, Outcome, RuleSet, RuleSetSpec};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
@@ -51,12 +51,12 @@ fn json_text<T: Tsify>(value: &Ts<T>) -> Result<String, JsError> {
     Ok(text.into())
 }
 
-/// A JS value as `T`, through `JSON.stringify` and serde_json, the codec's own reader. The typed
-/// API and the codec then hold one reader and one writer per type, and agree on the shape:
-/// `None` is `null` both ways (serde-wasm-bindgen made it `undefined`, and cost the package
-/// 41 KB).
-fn from_js<T: Tsify + DeserializeOwned>(value: &Ts<T>) -> Result<T, JsError> {
-    serde_json::from_str(&json_text(value)?).map_err(|e| JsError::new(&e.to_string()))
+/// A JS value as `T`, through `JSON.stringify` and the codec's own request reader
+/// (`rules_core::read`). The typed API and the codec then hold one reader per type, and agree
+/// on the shape: `None` is `null` both ways (serde-wasm-bindgen made it `undefined`, and cost
+/// the package 41 KB).
+fn from_js<T: Tsify + FromJson>(value: &Ts<T>) -> Result<T, JsError> {
+    rules_core::read::from_str(&json_text(value)?).map_err(|e| JsError::new(&e.to_string()))
 }
 
 /// `value` as a JS value, through serde_json and `JSON.parse`.
