@@ -259,6 +259,8 @@ impl Op {
 struct WireRequest<'a> {
     op: Option<Op>,
     rule_set: Option<&'a str>,
+    /// Whether `rule_set` is the cached rule set's text.
+    rule_set_cached: bool,
     ticket: Option<Ticket>,
     tickets: Option<Vec<Ticket>>,
     now: Option<Millis>,
@@ -273,7 +275,8 @@ impl<'a> WireRequest<'a> {
         &["op", "rule_set", "ticket", "tickets", "now", "users", "counters", "from", "to"];
 
     /// Reads a request with [`crate::read`], the reader every request type goes through.
-    fn read(text: &'a str) -> Result<(Op, Self), ReadError> {
+    /// `cached`: the text of the rule set in the codec's cache, compared instead of read.
+    fn read(text: &'a str, cached: Option<&str>) -> Result<(Op, Self), ReadError> {
         let mut r = Reader::new(text);
         let mut w = WireRequest::default();
         r.object("struct WireRequest", |r, key| match key {
@@ -292,7 +295,8 @@ impl<'a> WireRequest<'a> {
                     return Err(r.duplicate_field("rule_set"));
                 }
                 r.colon()?;
-                w.rule_set = Some(r.raw()?);
+                let (cached, raw) = r.raw_or_known(cached)?;
+                (w.rule_set, w.rule_set_cached) = (Some(raw), cached);
                 Ok(())
             }
             "ticket" => r.field(&mut w.ticket, "ticket"),
@@ -363,9 +367,11 @@ impl Codec {
         }
     }
 
-    fn rule_set(&mut self, raw: &str) -> Result<Arc<RuleSet>, Vec<Problem>> {
+    /// The compiled rule set of `raw`; `cached`: the request reader found it equal to the
+    /// cached one's text.
+    fn rule_set(&mut self, raw: &str, cached: bool) -> Result<Arc<RuleSet>, Vec<Problem>> {
         if let Some((text, rules)) = &self.cache
-            && same_text(text, raw)
+            && (cached || same_text(text, raw))
         {
             return Ok(Arc::clone(rules));
         }
@@ -397,7 +403,8 @@ impl Codec {
         }
         // Errors carry line and column; the rule set, which people edit by hand, is read
         // separately, positions within its own text.
-        let (op, request) = WireRequest::read(input).map_err(|e| {
+        let cached = self.cache.as_ref().map(|(text, _)| text.as_str());
+        let (op, request) = WireRequest::read(input, cached).map_err(|e| {
             let code = if e.is_syntax() { ProblemCode::InvalidInput } else { ProblemCode::InvalidRequest };
             vec![Problem::new(code, e.to_string())]
         })?;
@@ -453,7 +460,7 @@ impl Codec {
         }
         // Rule-set problems come with the others, so one answer lists everything wrong.
         let rules = match request.rule_set {
-            Some(raw) => match self.rule_set(raw) {
+            Some(raw) => match self.rule_set(raw, request.rule_set_cached) {
                 Ok(rules) => Some(rules),
                 Err(rule_problems) => {
                     problems.extend(rule_problems);
@@ -514,7 +521,7 @@ impl Codec {
 /// and stays a few instructions per eight bytes in WebAssembly, where `memcmp` is a byte loop:
 /// comparing the request's rule set with the cached one is how every warm call starts, and as
 /// `==` it was 8 % of an `evaluate` in the host module (BENCHMARKS.md, "Instruction counts").
-fn same_text(a: &str, b: &str) -> bool {
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;

@@ -281,6 +281,9 @@ impl<'a> Reader<'a> {
             }
         }
         let written = self.text.get(start..self.pos).unwrap_or_default();
+        if !skipping && magnitude.is_none_or(|_| !integer) && beyond_f64(written) {
+            return Err(self.syntax("number out of range"));
+        }
         Ok(match (integer, negative, magnitude) {
             (true, false, Some(m)) => Token::Unsigned(m),
             // `-0` is a float to serde_json, as is anything below `i64::MIN`.
@@ -297,6 +300,7 @@ impl<'a> Reader<'a> {
         let start = self.pos;
         // The common case: no escapes, borrowed as is.
         loop {
+            self.skip_plain();
             match self.peek() {
                 None => return Err(self.syntax("EOF while parsing a string")),
                 Some(b'"') => {
@@ -315,12 +319,7 @@ impl<'a> Reader<'a> {
         let mut out = String::from(self.text.get(start..self.pos).unwrap_or_default());
         loop {
             let run = self.pos;
-            while let Some(b) = self.peek() {
-                if b == b'"' || b == b'\\' || b < 0x20 {
-                    break;
-                }
-                self.bump();
-            }
+            self.skip_plain();
             out.push_str(self.text.get(run..self.pos).unwrap_or_default());
             match self.peek() {
                 None => return Err(self.syntax("EOF while parsing a string")),
@@ -341,10 +340,47 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Skips string bytes that need no attention: all but `"`, `\\` and control characters.
+    /// Eight bytes at a time, with serde_json's bit tricks (`skip_to_escape`): a lane of
+    /// `x - 0x20…20` that borrows, where `x` had its top bit clear, was below 0x20; XOR with a
+    /// repeated byte turns "equals it" into "is zero", tested the same way. Borrows only carry
+    /// into later lanes, so the first flagged lane is a real one.
+    #[inline]
+    fn skip_plain(&mut self) {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        const QUOTES: u64 = ONES.wrapping_mul(b'"' as u64);
+        const BACKSLASHES: u64 = ONES.wrapping_mul(b'\\' as u64);
+        const SPACES: u64 = ONES.wrapping_mul(0x20);
+        let rest = self.bytes.get(self.pos..).unwrap_or_default();
+        let (chunks, _) = rest.as_chunks::<8>();
+        for chunk in chunks {
+            let x = u64::from_le_bytes(*chunk);
+            let quote = x ^ QUOTES;
+            let backslash = x ^ BACKSLASHES;
+            let found = (x.wrapping_sub(SPACES) & !x
+                | quote.wrapping_sub(ONES) & !quote
+                | backslash.wrapping_sub(ONES) & !backslash)
+                & HIGH;
+            if found != 0 {
+                self.pos = self.pos.saturating_add(found.trailing_zeros().wrapping_div(8) as usize);
+                return;
+            }
+            self.pos = self.pos.saturating_add(8);
+        }
+        while let Some(b) = self.peek() {
+            if b == b'"' || b == b'\\' || b < 0x20 {
+                return;
+            }
+            self.bump();
+        }
+    }
+
     /// Skips a string (the opening quote consumed), checking its escapes' syntax only: a
     /// skipped string is not decoded, so serde_json does not look into `\u` escapes either.
     fn skip_string(&mut self) -> Result<(), ReadError> {
         loop {
+            self.skip_plain();
             let Some(b) = self.peek() else {
                 return Err(self.syntax("EOF while parsing a string"));
             };
@@ -588,6 +624,23 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// [`Self::raw`], unless the text here starts with `known`, an object read before at this
+    /// same place in a request: then it is that object again (an object's text ends where its
+    /// braces close, so no longer value can start with it), skipped with one comparison.
+    /// Whether it was `known`, and the value's text.
+    pub(crate) fn raw_or_known(&mut self, known: Option<&str>) -> Result<(bool, &'a str), ReadError> {
+        self.skip_whitespace();
+        let start = self.pos;
+        if let Some(known) = known.filter(|k| k.starts_with('{'))
+            && let Some(here) = self.text.get(start..start.saturating_add(known.len()))
+            && crate::codec::same_text(here, known)
+        {
+            self.pos = start.saturating_add(known.len());
+            return Ok((true, here));
+        }
+        self.raw().map(|raw| (false, raw))
+    }
+
     /// Skips one value, checking it is well-formed JSON; its text. serde_json's skipping state
     /// machine (`ignore_value`), so that refusals read the same, except that nesting is limited
     /// here as everywhere else. Iterative, with the open containers kept as bits.
@@ -666,6 +719,41 @@ impl<'a> Reader<'a> {
                 self.skip_string()?;
                 self.colon()?;
             }
+        }
+    }
+}
+
+/// Whether a number that is not an integer of 64 bits is beyond `f64`'s range, which
+/// serde_json refuses as `number out of range` where it reads one (not where it skips one).
+/// Decided on the decimal digits, without floating point: the magnitude is `d.ddd × 10^e`, and
+/// out of range from `1.7976931348623158 × 10^308` (where rounding reaches infinity; to
+/// 17 digits, like serde_json's own conversion).
+fn beyond_f64(written: &str) -> bool {
+    let unsigned = written.strip_prefix('-').unwrap_or(written);
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e),
+        None => (unsigned, "0"),
+    };
+    let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let Some(first) = integer.bytes().chain(fraction.bytes()).position(|b| b != b'0') else {
+        return false; // zero, whatever its exponent
+    };
+    // The decimal exponent of the first significant digit, saturating: any `e` with more
+    // digits than an i64 holds is far out of range (or far below it).
+    let exponent_negative = exponent.starts_with('-');
+    let exponent = exponent
+        .trim_start_matches(['+', '-'])
+        .bytes()
+        .fold(0i64, |acc, d| acc.saturating_mul(10).saturating_add(i64::from(d.wrapping_sub(b'0'))));
+    let exponent = if exponent_negative { exponent.saturating_neg() } else { exponent };
+    let leading = i64::try_from(integer.len()).unwrap_or(i64::MAX).saturating_sub(1);
+    let scale = leading.saturating_sub(i64::try_from(first).unwrap_or(i64::MAX)).saturating_add(exponent);
+    match scale.cmp(&308) {
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => {
+            let significant = integer.bytes().chain(fraction.bytes()).skip(first).chain(std::iter::repeat(b'0'));
+            significant.take(17).cmp(b"17976931348623158".iter().copied()) != std::cmp::Ordering::Less
         }
     }
 }
@@ -927,4 +1015,43 @@ read_struct! {
         counters: BTreeMap<String, u64> = BTreeMap::new(),
     }
     CheckInput { ticket: Ticket, now: i64, users: Vec<User> = Vec::new() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::beyond_f64;
+
+    #[test]
+    fn beyond_f64_agrees_with_parsing_to_f64() {
+        let zeros = |n: usize| "0".repeat(n);
+        let mut cases = vec![
+            "1e308".to_owned(),
+            "1.7976931348623157e308".to_owned(),
+            "1.7976931348623159e308".to_owned(),
+            "1.8e308".to_owned(),
+            "-1e400".to_owned(),
+            "1e309".to_owned(),
+            "0e999".to_owned(),
+            "0.000e99999999999999999999".to_owned(),
+            "1e99999999999999999999".to_owned(),
+            "1e-99999999999999999999".to_owned(),
+            "1e-400".to_owned(),
+            "0.0001e312".to_owned(),
+            "0.001e312".to_owned(),
+            format!("17976931348623157{}", zeros(292)),
+            format!("17976931348623159{}", zeros(292)),
+            format!("1{}", zeros(309)),
+            format!("{}.5", zeros(400)),
+        ];
+        for e in 290..330 {
+            for m in ["1", "9.99", "0.5", "17.9", "1.79769313486231", "1.7976931348623160"] {
+                cases.push(format!("{m}e{e}"));
+                cases.push(format!("-{m}E+{e}"));
+            }
+        }
+        for case in cases {
+            let infinite = case.parse::<f64>().unwrap().is_infinite();
+            assert_eq!(beyond_f64(&case), infinite, "{case}");
+        }
+    }
 }
