@@ -19,7 +19,7 @@ use crate::model::{Millis, Ticket, User, limits};
 use crate::read::{ReadError, Reader};
 use crate::ruleset::{RuleSet, RuleSetSpec};
 use crate::sla::{ComplianceReport, SlaStatus, WakeUp};
-use crate::trace::{RuleKind, TraceEntry};
+use crate::trace::RuleKind;
 
 /// Version of the host ABI (`nixflow_abi_version`) that carries this codec.
 pub const ABI_VERSION: u32 = 1;
@@ -354,7 +354,7 @@ impl Codec {
                 format!("input is not UTF-8 (invalid byte at offset {})", e.valid_up_to()),
             )]),
         };
-        let json = write_json(answer, self.last_answer_len);
+        let json = write_json(&answer, self.last_answer_len);
         self.last_answer_len = json.len();
         json
     }
@@ -617,95 +617,28 @@ fn failure(errors: Vec<Problem>) -> Answer {
     Answer::Failure { errors }
 }
 
-/// Serializes an answer. Serializing these types cannot fail (string keys, no floats), but if
-/// it ever did, the caller still gets a well-formed failure.
+/// An answer as JSON text, written by [`crate::write`]: byte for byte serde_json's text of
+/// the derived `Serialize` (a property test compares them).
 pub fn to_json(answer: &Answer) -> String {
-    serialize(answer, &[], 0).unwrap_or_else(|e| serialization_failure(&e))
+    write_json(answer, 0)
 }
 
-/// Serializes a successful outcome exactly as [`Codec::call`] answers it
-/// (`{"type":"success","op":…,"answer":…}`), its explain trace through the same writer: for
-/// bindings that hold typed values and hand them on as JSON.
+/// A successful outcome as [`Codec::call`] answers it (`{"type":"success","op":…,"answer":…}`):
+/// for bindings that hold typed values and hand them on as JSON.
 pub fn success_json(outcome: Outcome) -> String {
-    write_json(Answer::Success(outcome), SUCCESS_HINT)
+    write_json(&Answer::Success(outcome), SUCCESS_HINT)
 }
 
 /// The buffer [`success_json`] starts with: a typical evaluation's answer is 3.6 KB.
 const SUCCESS_HINT: usize = 4 * 1024;
 
-/// Serializes an answer the codec owns: its explain trace, if it has one, is taken out and
-/// written by [`TraceEntry::write_json`], the rest by serde_json.
-fn write_json(mut answer: Answer, capacity: usize) -> String {
-    let trace = match &mut answer {
-        Answer::Success(Outcome::Evaluate(evaluation)) => std::mem::take(&mut evaluation.trace),
-        Answer::Success(Outcome::CheckEscalations(check)) => std::mem::take(&mut check.trace),
-        _ => Vec::new(),
-    };
-    serialize(&answer, &trace, capacity).unwrap_or_else(|e| serialization_failure(&e))
-}
-
-fn serialization_failure(e: &str) -> String {
-    let fallback = failure(vec![Problem::new(ProblemCode::InvalidInput, format!("answer not serializable: {e}"))]);
-    serialize(&fallback, &[], 0).unwrap_or_else(|_| {
-        r#"{"type":"failure","errors":[{"code":"invalid_input","message":"answer not serializable"}]}"#.to_owned()
-    })
-}
-
-/// Writes `answer`, then `trace` into its empty trace. One writer type for every answer, the
-/// fallback included: each writer type is another copy of the whole answer serializer in the
-/// rule modules.
-fn serialize(answer: &Answer, trace: &[TraceEntry], capacity: usize) -> Result<String, String> {
-    let mut buf = AnswerBuf(Vec::with_capacity(capacity.clamp(128, ANSWER_HINT_MAX)));
-    serde_json::to_writer(&mut buf, answer).map_err(|e| e.to_string())?;
-    let mut out = String::from_utf8(buf.0).map_err(|e| e.to_string())?;
-    if !trace.is_empty() {
-        // The trace is the last field of the answer, written empty: `…,"trace":[]}}`.
-        const EMPTY_END: &str = "[]}}";
-        let Some(open) = out.strip_suffix(EMPTY_END).map(str::len) else {
-            return Err("the trace is not the answer's last field".to_owned());
-        };
-        out.truncate(open.saturating_add(1));
-        for (i, entry) in trace.iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            entry.write_json(&mut out).map_err(|e| e.to_string())?;
-        }
-        out.push_str("]}}");
-    }
-    Ok(out)
+fn write_json(answer: &Answer, capacity: usize) -> String {
+    crate::write::to_string(answer, capacity.clamp(128, ANSWER_HINT_MAX))
 }
 
 /// The largest buffer an answer starts with: one huge answer (a compliance report over 50,000
 /// tickets) must not make every later small answer allocate as much.
 const ANSWER_HINT_MAX: usize = 64 * 1024;
-
-/// What serde_json writes an answer into. It writes a 3.6 KB answer in about 1,500 pieces, most
-/// of them a few bytes (quotes, colons, commas, keys); `Vec<u8>`'s own `io::Write` copies each
-/// through an out-of-line `extend_from_slice` and a `memcpy` call. Short pieces are copied
-/// inline here (BENCHMARKS.md, "Instruction counts").
-struct AnswerBuf(Vec<u8>);
-
-impl std::io::Write for AnswerBuf {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.write_all(buf)?;
-        Ok(buf.len())
-    }
-
-    #[inline(always)]
-    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        match *buf {
-            [byte] => self.0.push(byte),
-            _ => self.0.extend_from_slice(buf),
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The JSON Schema of [`Request`], versioned by [`SCHEMA_VERSION`].
 pub fn request_schema() -> serde_json::Value {

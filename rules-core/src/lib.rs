@@ -33,6 +33,7 @@ pub mod read;
 pub mod ruleset;
 pub mod sla;
 pub mod trace;
+pub mod write;
 
 pub use codec::{ABI_VERSION, Answer, Codec, Outcome, Request, SCHEMA_VERSION, call};
 pub use error::{Problem, ProblemCode};

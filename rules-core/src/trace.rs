@@ -6,6 +6,8 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::write::json_str;
+
 /// The kind of a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[cfg_attr(feature = "tsify", derive(tsify::Tsify))]
@@ -89,20 +91,20 @@ pub(crate) fn quoted_list<'a>(items: impl IntoIterator<Item = &'a str>) -> Strin
 }
 
 impl TraceEntry {
-    /// Appends this entry as JSON: byte for byte what serde_json writes for the derived
+    /// Appends this entry as JSON (its `ToJson`): byte for byte what serde_json writes for the derived
     /// `Serialize` above (the tests crate compares the two on generated requests), but with the
     /// field names as literals and each string written whole. The trace is two thirds of an
     /// `evaluate` answer, and serde_json wrote it in about 40 pieces per entry, scanning every
     /// field name for escapes (BENCHMARKS.md, "Instruction counts"). Into a `String`, so the
     /// text is never validated as UTF-8 again.
-    pub(crate) fn write_json(&self, out: &mut String) -> serde_json::Result<()> {
+    pub(crate) fn write_json_to(&self, out: &mut String) {
         out.push_str(match self.kind {
             RuleKind::Prioritization => r#"{"kind":"prioritization","rule":"#,
             RuleKind::Assignment => r#"{"kind":"assignment","rule":"#,
             RuleKind::Escalation => r#"{"kind":"escalation","rule":"#,
             RuleKind::Sla => r#"{"kind":"sla","rule":"#,
         });
-        json_str(out, &self.rule)?;
+        json_str(out, &self.rule);
         out.push_str(if self.matched {
             r#","matched":true,"conditions":["#
         } else {
@@ -113,77 +115,25 @@ impl TraceEntry {
                 out.push(',');
             }
             out.push_str(r#"{"condition":"#);
-            json_str(out, &check.condition)?;
+            json_str(out, &check.condition);
             out.push_str(if check.passed { r#","passed":true,"expected":"# } else { r#","passed":false,"expected":"# });
-            json_str(out, &check.expected)?;
+            json_str(out, &check.expected);
             out.push_str(r#","saw":"#);
-            json_str(out, &check.saw)?;
+            json_str(out, &check.saw);
             out.push('}');
         }
         out.push(']');
         if let Some(note) = &self.note {
             out.push_str(r#","note":"#);
-            json_str(out, note)?;
+            json_str(out, note);
         }
         out.push('}');
-        Ok(())
     }
-}
-
-/// Appends `text` as a JSON string. Text with nothing to escape (nearly all of it) is copied
-/// whole; the rest goes through serde_json, so escapes are always exactly serde_json's.
-fn json_str(out: &mut String, text: &str) -> serde_json::Result<()> {
-    if needs_escape(text.as_bytes()) {
-        out.push_str(&serde_json::to_string(text)?);
-        return Ok(());
-    }
-    out.push('"');
-    out.push_str(text);
-    out.push('"');
-    Ok(())
-}
-
-/// Whether `bytes` hold a byte JSON escapes: a control character (below 0x20), `"` or `\`.
-/// Eight bytes at a time (the same bit tricks as serde_json's reader): a byte lane of
-/// `x - 0x20…20` that borrows, where `x` had its top bit clear, was below 0x20; XOR with a
-/// repeated byte turns "equals it" into "is zero", tested the same way against 0x01…01.
-fn needs_escape(bytes: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let lanes = |byte: u8| ONES.wrapping_mul(u64::from(byte));
-    let mut found = 0;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let Ok(chunk) = <[u8; 8]>::try_from(chunk) else { return true };
-        let x = u64::from_le_bytes(chunk);
-        let quote = x ^ lanes(b'"');
-        let backslash = x ^ lanes(b'\\');
-        found |= x.wrapping_sub(lanes(0x20)) & !x
-            | quote.wrapping_sub(ONES) & !quote
-            | backslash.wrapping_sub(ONES) & !backslash;
-    }
-    found & HIGH != 0 || chunks.remainder().iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn needs_escape_agrees_with_serde_json_on_every_byte_at_every_lane() {
-        for byte in 0..=0x7f_u8 {
-            let escaped = serde_json::to_string(&char::from(byte).to_string()).unwrap().len() > 3;
-            for lane in 0..16 {
-                let mut text = vec![b'a'; 16];
-                text[lane] = byte;
-                assert_eq!(needs_escape(&text), escaped, "byte {byte:#04x} at {lane}");
-            }
-        }
-        // Above ASCII nothing is escaped, whatever the bytes of the UTF-8 encoding.
-        for text in ["é", "中文", "😀", "\u{7f}", "\u{80}\u{ffff}\u{10ffff}", "ÿÿÿÿÿÿÿÿÿÿ"] {
-            assert!(!needs_escape(text.as_bytes()), "{text:?}");
-        }
-    }
 
     #[test]
     fn entries_are_written_as_serde_json_writes_them() {
@@ -198,7 +148,7 @@ mod tests {
             );
             entry.note = note.map(Text::from);
             let mut out = String::new();
-            entry.write_json(&mut out).unwrap();
+            entry.write_json_to(&mut out);
             assert_eq!(out, serde_json::to_string(&entry).unwrap());
         };
         check(None, "`Approved`");
@@ -206,7 +156,7 @@ mod tests {
         for kind in RuleKind::ALL {
             let entry = TraceEntry::new(kind, &Text::from("r"), Vec::new());
             let mut out = String::new();
-            entry.write_json(&mut out).unwrap();
+            entry.write_json_to(&mut out);
             assert_eq!(out, serde_json::to_string(&entry).unwrap());
         }
     }

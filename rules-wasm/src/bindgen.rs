@@ -8,8 +8,8 @@ use rules_core::escalate::EscalationCheck;
 use rules_core::evaluate::{Classification, ClassificationKey};
 use rules_core::read::FromJson;
 use rules_core::sla::SlaStatus;
+use rules_core::write::ToJson;
 use rules_core::{Codec, Evaluation, Outcome, RuleSet, RuleSetSpec};
-use serde::Serialize;
 use tsify::{Ts, Tsify};
 use wasm_bindgen::prelude::*;
 
@@ -59,16 +59,14 @@ fn from_js<T: Tsify + FromJson>(value: &Ts<T>) -> Result<T, JsError> {
     rules_core::read::from_str(&json_text(value)?).map_err(|e| JsError::new(&e.to_string()))
 }
 
-/// `value` as a JS value, through serde_json and `JSON.parse`.
-fn to_js<T: Tsify + Serialize>(value: &T) -> Result<Ts<T>, JsError> {
-    let text = serde_json::to_string(value).map_err(|e| JsError::new(&e.to_string()))?;
+/// `value` as a JS value, through the codec's writer and `JSON.parse`.
+fn to_js<T: Tsify + ToJson>(value: &T) -> Result<Ts<T>, JsError> {
+    let text = rules_core::write::to_string(value, 256);
     let parsed = js_sys::JSON::parse(&text).map_err(|_| JsError::new("answer is not JSON"))?;
     Ok(Ts::new_unchecked(parsed))
 }
 
-/// The `answer` of a successful outcome as a JS value: written by the codec's own writer (its
-/// explain trace by hand, short pieces inline), which at the package's opt-level `z` is half
-/// the time of serde_json's generic path for an evaluation.
+/// The `answer` of a successful outcome as a JS value, written by the codec's own writer.
 fn outcome_to_js<T: Tsify>(outcome: Outcome) -> Result<Ts<T>, JsError> {
     let text = rules_core::codec::success_json(outcome);
     let parsed = js_sys::JSON::parse(&text).map_err(|_| JsError::new("answer is not JSON"))?;

@@ -1,0 +1,358 @@
+//! The answer writer: the codec's answers as JSON text, byte for byte what serde_json writes
+//! for their derived `Serialize` (a property test in `tests/tests/properties.rs` compares the
+//! two on generated requests).
+//!
+//! Written for this crate, like the request reader (`read.rs`), for the rule modules' size:
+//! serde_json's serializer is instantiated per answer type and was 33 KB of the host module.
+//! Here a struct is a table of field names and `&dyn ToJson` values, written by one loop, so a
+//! type costs a few dozen bytes of code. The `Serialize` derives stay, for the JSON Schemas and
+//! Rust callers.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use crate::codec::{Answer, CounterNeededAnswer, ModuleInfo, Outcome, SlaAnswer, ValidationSummary, WakeUpAnswer};
+use crate::error::{Problem, ProblemCode};
+use crate::escalate::{Escalation, EscalationCheck};
+use crate::evaluate::{
+    AssignmentDecision, AssignmentOutcome, Classification, Evaluation, KeywordMatch, PrioritizationDecision,
+    PrioritizationOutcome, SkipReason, SkippedUser,
+};
+use crate::model::{Priority, PrioritySource, Status};
+use crate::ruleset::TextField;
+use crate::sla::{
+    ComplianceCounts, ComplianceReport, MetricStatus, PriorityCompliance, PriorityTotals, SlaMetric, SlaState,
+    SlaStatus, WakeUp, WakeUpKind,
+};
+use crate::trace::{RuleKind, TraceEntry};
+
+/// A value the writer can write.
+pub trait ToJson {
+    /// Appends this value as JSON.
+    fn write_json(&self, out: &mut String);
+}
+
+/// `value` as JSON text.
+pub fn to_string(value: &dyn ToJson, capacity: usize) -> String {
+    let mut out = String::with_capacity(capacity);
+    value.write_json(&mut out);
+    out
+}
+
+/// Writes an object of the given fields, in order.
+fn object(out: &mut String, fields: &[(&str, &dyn ToJson)]) {
+    let mut separator = '{';
+    for (name, value) in fields {
+        out.push(separator);
+        separator = ',';
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\":");
+        value.write_json(out);
+    }
+    if separator == '{' {
+        out.push('{');
+    }
+    out.push('}');
+}
+
+/// Appends `text` as a JSON string, escaped as serde_json escapes: `"`, `\` and the control
+/// characters, those with a short escape by it, the rest as `\u00xx`. Text with nothing to
+/// escape (nearly all of it) is copied whole.
+pub(crate) fn json_str(out: &mut String, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    if !needs_escape(text.as_bytes()) {
+        out.push_str(text);
+        out.push('"');
+        return;
+    }
+    let mut plain = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(text.get(plain..i).unwrap_or_default());
+        plain = i.saturating_add(1);
+        if escape.is_empty() {
+            out.push_str("\\u00");
+            for nibble in [byte >> 4, byte & 0xf] {
+                out.push(char::from(HEX.get(usize::from(nibble)).copied().unwrap_or(b'0')));
+            }
+        } else {
+            out.push_str(escape);
+        }
+    }
+    out.push_str(text.get(plain..).unwrap_or_default());
+    out.push('"');
+}
+
+/// Whether `bytes` hold a byte JSON escapes: a control character (below 0x20), `"` or `\`.
+/// Eight bytes at a time (the same bit tricks as serde_json's reader): a byte lane of
+/// `x - 0x20…20` that borrows, where `x` had its top bit clear, was below 0x20; XOR with a
+/// repeated byte turns "equals it" into "is zero", tested the same way against 0x01…01.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let lanes = |byte: u8| ONES.wrapping_mul(u64::from(byte));
+    let (chunks, rest) = bytes.as_chunks::<8>();
+    let mut found = 0;
+    for chunk in chunks {
+        let x = u64::from_le_bytes(*chunk);
+        let quote = x ^ lanes(b'"');
+        let backslash = x ^ lanes(b'\\');
+        found |= x.wrapping_sub(lanes(0x20)) & !x
+            | quote.wrapping_sub(ONES) & !quote
+            | backslash.wrapping_sub(ONES) & !backslash;
+    }
+    found & HIGH != 0 || rest.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
+impl ToJson for str {
+    fn write_json(&self, out: &mut String) {
+        json_str(out, self);
+    }
+}
+
+impl ToJson for String {
+    fn write_json(&self, out: &mut String) {
+        json_str(out, self);
+    }
+}
+
+impl ToJson for Arc<str> {
+    fn write_json(&self, out: &mut String) {
+        json_str(out, self);
+    }
+}
+
+impl ToJson for Cow<'static, str> {
+    fn write_json(&self, out: &mut String) {
+        json_str(out, self);
+    }
+}
+
+impl ToJson for bool {
+    fn write_json(&self, out: &mut String) {
+        out.push_str(if *self { "true" } else { "false" });
+    }
+}
+
+/// Integers, in decimal.
+macro_rules! write_integer {
+    ($($ty:ty),*) => {$(
+        impl ToJson for $ty {
+            fn write_json(&self, out: &mut String) {
+                // Writing to a `String` cannot fail.
+                let _ = write!(out, "{self}");
+            }
+        }
+    )*};
+}
+
+write_integer!(u32, u64, i64, usize);
+
+impl<T: ToJson> ToJson for Option<T> {
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Some(value) => value.write_json(out),
+            None => out.push_str("null"),
+        }
+    }
+}
+
+impl<T: ToJson> ToJson for Vec<T> {
+    fn write_json(&self, out: &mut String) {
+        out.push('[');
+        for (i, item) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            item.write_json(out);
+        }
+        out.push(']');
+    }
+}
+
+impl ToJson for BTreeMap<String, u64> {
+    fn write_json(&self, out: &mut String) {
+        out.push('{');
+        for (i, (key, value)) in self.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json_str(out, key);
+            out.push(':');
+            value.write_json(out);
+        }
+        out.push('}');
+    }
+}
+
+/// Unit-variant enums, written as their variant's name.
+macro_rules! write_enum {
+    ($($ty:ident { $($variant:ident => $name:literal),* $(,)? })*) => {$(
+        impl ToJson for $ty {
+            fn write_json(&self, out: &mut String) {
+                out.push_str(match self { $($ty::$variant => concat!("\"", $name, "\""),)* });
+            }
+        }
+    )*};
+}
+
+write_enum! {
+    Priority { Low => "Low", Medium => "Medium", High => "High", Critical => "Critical" }
+    Status {
+        InApproval => "InApproval", Approved => "Approved", Rejected => "Rejected", InProgress => "InProgress",
+        OnHold => "OnHold", Resolved => "Resolved", Closed => "Closed",
+    }
+    PrioritySource { Person => "person", Automation => "automation" }
+    TextField { Title => "title", Description => "description" }
+    RuleKind { Prioritization => "prioritization", Assignment => "assignment", Escalation => "escalation", Sla => "sla" }
+    ProblemCode {
+        InvalidInput => "invalid_input", InvalidRequest => "invalid_request", InvalidRuleSet => "invalid_rule_set",
+        InvalidTicket => "invalid_ticket", InvalidContext => "invalid_context",
+    }
+    PrioritizationOutcome {
+        SetByRule => "set_by_rule", Default => "default", Raised => "raised", Lowered => "lowered", Kept => "kept",
+    }
+    AssignmentOutcome {
+        Assigned => "assigned", AlreadyAssigned => "already_assigned", NoRule => "no_rule",
+        NobodyEligible => "nobody_eligible", NeedsCounter => "needs_counter",
+    }
+    SkipReason { Unavailable => "unavailable", AtCapacity => "at_capacity" }
+    SlaState { Ok => "ok", Warning => "warning", Breached => "breached", Paused => "paused", Met => "met" }
+    SlaMetric { FirstResponse => "first_response", Resolution => "resolution" }
+    WakeUpKind { Escalation => "escalation", SlaWarning => "sla_warning", SlaBreach => "sla_breach" }
+}
+
+/// Structs, written field by field in declaration order (as serde derives them).
+macro_rules! write_struct {
+    ($($ty:ident { $($field:ident),* $(,)? })*) => {$(
+        impl ToJson for $ty {
+            fn write_json(&self, out: &mut String) {
+                object(out, &[$((stringify!($field), &self.$field)),*]);
+            }
+        }
+    )*};
+}
+
+write_struct! {
+    ModuleInfo { name, crate_version, abi_version, schema_version, rule_kinds, ops }
+    ValidationSummary { version, rules }
+    CounterNeededAnswer { rule_set_version, role }
+    SlaAnswer { sla }
+    WakeUpAnswer { rule_set_version, next_wake_up }
+    KeywordMatch { rule, keyword, field, start, end, start_byte, end_byte }
+    PrioritizationDecision { priority, priority_source, previous, changed, outcome, rule, matches, reason }
+    SkippedUser { user, reason }
+    AssignmentDecision { outcome, rule, role, assignee, counter, eligible, skipped, reason }
+    Classification { priority, rule, role }
+    Evaluation { rule_set_version, prioritization, assignment, sla, escalations, next_wake_up, trace }
+    Escalation { rule, key, status, status_entered_at, due_at, role, assignee, set_priority, reason }
+    EscalationCheck { rule_set_version, fired, priority, assignee, next_wake_up, trace }
+    MetricStatus { target_ms, state, elapsed_ms, remaining_ms, warning_at, deadline_at, met_at, breached_at }
+    SlaStatus { rule_set_version, priority, paused, first_response, resolution }
+    WakeUp { at, kind, subject }
+    ComplianceCounts { met, breached, compliance_bp }
+    PriorityCompliance { priority, first_response, resolution }
+    ComplianceReport { rule_set_version, from, to, by_priority, total, tickets_without_target }
+    PriorityTotals { first_response, resolution }
+}
+
+impl ToJson for TraceEntry {
+    fn write_json(&self, out: &mut String) {
+        self.write_json_to(out);
+    }
+}
+
+impl ToJson for Problem {
+    /// Fields that are `None` are left out (`skip_serializing_if`).
+    fn write_json(&self, out: &mut String) {
+        let mut fields: Vec<(&str, &dyn ToJson)> = vec![("code", &self.code), ("message", &self.message)];
+        for (name, value) in [("path", &self.path), ("rule", &self.rule), ("field", &self.field)] {
+            if let Some(value) = value {
+                fields.push((name, value));
+            }
+        }
+        object(out, &fields);
+    }
+}
+
+impl ToJson for Outcome {
+    /// `"op":…,"answer":…` — the body of a success, without braces (see [`Answer`]).
+    fn write_json(&self, out: &mut String) {
+        let (op, answer): (&str, &dyn ToJson) = match self {
+            Outcome::ModuleInfo(a) => ("module_info", a),
+            Outcome::Validate(a) => ("validate", a),
+            Outcome::Evaluate(a) => ("evaluate", a),
+            Outcome::CounterNeeded(a) => ("counter_needed", a),
+            Outcome::CheckEscalations(a) => ("check_escalations", a),
+            Outcome::SlaStatus(a) => ("sla_status", a),
+            Outcome::NextWakeUp(a) => ("next_wake_up", a),
+            Outcome::ComplianceReport(a) => ("compliance_report", a),
+        };
+        out.push_str("\"op\":\"");
+        out.push_str(op);
+        out.push_str("\",\"answer\":");
+        answer.write_json(out);
+    }
+}
+
+impl ToJson for Answer {
+    /// `{"type":"success","op":…,"answer":…}` or `{"type":"failure","errors":[…]}`.
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Answer::Success(outcome) => {
+                out.push_str("{\"type\":\"success\",");
+                outcome.write_json(out);
+            }
+            Answer::Failure { errors } => {
+                out.push_str("{\"type\":\"failure\",\"errors\":");
+                errors.write_json(out);
+            }
+        }
+        out.push('}');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_escape_agrees_with_serde_json_on_every_byte_at_every_lane() {
+        for byte in 0..=0x7f_u8 {
+            let escaped = serde_json::to_string(&char::from(byte).to_string()).unwrap().len() > 3;
+            for lane in 0..16 {
+                let mut text = vec![b'a'; 16];
+                text[lane] = byte;
+                assert_eq!(needs_escape(&text), escaped, "byte {byte:#04x} at {lane}");
+            }
+        }
+        // Above ASCII nothing is escaped, whatever the bytes of the UTF-8 encoding.
+        for text in ["é", "中文", "😀", "\u{7f}", "\u{80}\u{ffff}\u{10ffff}", "ÿÿÿÿÿÿÿÿÿÿ"] {
+            assert!(!needs_escape(text.as_bytes()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let every_ascii: String = (0..=0x7f_u8).map(char::from).collect();
+        for text in [every_ascii.as_str(), "", "plain", "中文 \u{1}😀\"\\", "\u{7f}\u{80}", "tab\there"] {
+            let mut out = String::new();
+            json_str(&mut out, text);
+            assert_eq!(out, serde_json::to_string(text).unwrap(), "{text:?}");
+        }
+    }
+}
