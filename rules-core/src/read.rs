@@ -145,6 +145,8 @@ impl<'a> Reader<'a> {
 
     /// An error at byte offset `at`, as `… at line L column C` (columns count bytes, from 0
     /// before a line's first byte, as serde_json counts them).
+    #[cold]
+    #[inline(never)]
     fn error_at(&self, at: usize, syntax: bool, message: impl Display) -> ReadError {
         let before = self.bytes.get(..at).unwrap_or(self.bytes);
         let line = before.iter().filter(|&&b| b == b'\n').count().saturating_add(1);
@@ -153,24 +155,34 @@ impl<'a> Reader<'a> {
     }
 
     /// A syntax error after the bytes consumed.
+    #[cold]
+    #[inline(never)]
     fn syntax(&self, message: &str) -> ReadError {
         self.error_at(self.pos, true, message)
     }
 
     /// A syntax error at the byte looked at (serde_json's `peek_error`).
+    #[cold]
+    #[inline(never)]
     fn peek_syntax(&self, message: &str) -> ReadError {
         self.error_at(self.pos.saturating_add(1).min(self.bytes.len()), true, message)
     }
 
     /// A shape error after the bytes consumed.
+    #[cold]
+    #[inline(never)]
     fn data(&self, message: impl Display) -> ReadError {
         self.error_at(self.pos, false, message)
     }
 
+    #[cold]
+    #[inline(never)]
     fn invalid_type(&self, token: &Token<'_>, expecting: &str) -> ReadError {
         self.data(format_args!("invalid type: {}, expected {expecting}", token.unexpected()))
     }
 
+    #[cold]
+    #[inline(never)]
     fn invalid_value(&self, token: &Token<'_>, expecting: &str) -> ReadError {
         self.data(format_args!("invalid value: {}, expected {expecting}", token.unexpected()))
     }
@@ -587,11 +599,15 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     pub(crate) fn duplicate_field(&mut self, name: &str) -> ReadError {
         self.after_key();
         self.data(format_args!("duplicate field `{name}`"))
     }
 
+    #[cold]
+    #[inline(never)]
     pub(crate) fn unknown_field(&mut self, key: &str, fields: &[&str]) -> ReadError {
         self.after_key();
         match fields {
@@ -600,6 +616,8 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     pub(crate) fn missing_field(&self, name: &str) -> ReadError {
         self.data(format_args!("missing field `{name}`"))
     }
@@ -728,6 +746,8 @@ impl<'a> Reader<'a> {
 /// Decided on the decimal digits, without floating point: the magnitude is `d.ddd × 10^e`, and
 /// out of range from `1.7976931348623158 × 10^308` (where rounding reaches infinity; to
 /// 17 digits, like serde_json's own conversion).
+#[cold]
+#[inline(never)]
 fn beyond_f64(written: &str) -> bool {
     let unsigned = written.strip_prefix('-').unwrap_or(written);
     let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
