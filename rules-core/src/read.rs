@@ -496,6 +496,9 @@ impl<'a> Reader<'a> {
     }
 
     /// Whether another element follows in the array being read (`first`: none read yet).
+    /// The same steps as [`Self::key_start`], written twice on purpose: one helper taking the
+    /// closing byte and the messages as parameters measured 1.9 % more instructions per
+    /// evaluation natively and 2.1 % in Wasmtime.
     fn next_element(&mut self, first: &mut bool) -> Result<bool, ReadError> {
         let at = match self.skip_whitespace() {
             Some(b']') => {
