@@ -104,6 +104,9 @@ case "${1:-}" in
     else
       cargo test --workspace --profile ci --all-targets
     fi
+    log "test: the host module's allocator front, natively (its unit tests need the host-abi feature)"
+    cargo clippy -p rules-wasm --features host-abi --all-targets -- -D warnings
+    cargo test --quiet --profile ci -p rules-wasm --features host-abi --lib
     log "test: end to end in Chromium against the real server (screenshots in web-demo/artifacts/)"
     cargo build --quiet --profile ci -p host-server --bin host-server
     (cd web-demo && npm run --silent e2e)
