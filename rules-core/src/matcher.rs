@@ -105,9 +105,11 @@ impl KeywordMatcher {
         let automaton = if folded.is_empty() {
             None
         } else if folded.len() <= dfa_max {
-            Some(Searcher::Dfa(
-                DFA::builder().match_kind(MatchKind::Standard).ascii_case_insensitive(true).build(&folded)?,
-            ))
+            let dfa = DFA::builder().match_kind(MatchKind::Standard).ascii_case_insensitive(true).build(&folded)?;
+            Some(match ByteTable::new(&dfa) {
+                Some(table) => Searcher::Table(Box::new(table)),
+                None => Searcher::Dfa(dfa),
+            })
         } else {
             Some(Searcher::Nfa(
                 NFA::builder().match_kind(MatchKind::Standard).ascii_case_insensitive(true).build(&folded)?,
@@ -211,9 +213,11 @@ fn has_fold_sensitive(text: &str) -> bool {
     false
 }
 
-/// The compiled automaton: a DFA for few keywords, a contiguous NFA for many.
+/// The compiled automaton: a DFA for few keywords (as a [`ByteTable`] when it is small and has
+/// no prefilter), a contiguous NFA for many.
 #[derive(Debug, Clone)]
 enum Searcher {
+    Table(Box<ByteTable>),
     Dfa(DFA),
     Nfa(NFA),
 }
@@ -222,8 +226,177 @@ impl Searcher {
     /// Calls `f` with every match in `haystack`, overlapping ones included.
     fn each_match(&self, haystack: &str, f: impl FnMut(aho_corasick::Match)) {
         match self {
+            Searcher::Table(table) => table.overlapping(haystack, f),
             Searcher::Dfa(dfa) => dfa_overlapping(dfa, haystack, f),
             Searcher::Nfa(nfa) => overlapping(nfa, haystack).for_each(f),
+        }
+    }
+}
+
+/// A DFA of at most 256 states copied into one table of `u8` state ids, indexed by state and
+/// byte together (`u16::from_le_bytes([byte, state])`): every index a `u8` state and a byte can
+/// form is in the table, so the search loop has no bounds check, and a step is one load. The
+/// states are numbered so that the ones the loop must stop at (matches, and the dead state) come
+/// last: one comparison tells them apart. aho-corasick's DFA steps through a byte-class map
+/// and a `u32` table with a bounds check, 13 instructions a byte natively and about 40 in
+/// Wasmtime, where each branch also costs fuel (BENCHMARKS.md, "Instruction counts (stop 23)").
+/// The table is 64 KiB per rule set; a DFA with more states, or one with a prefilter (which
+/// skips ahead faster than any table), is searched by [`dfa_overlapping`].
+#[derive(Debug, Clone)]
+struct ByteTable {
+    next: Box<[u8; 1 << 16]>,
+    start: u8,
+    /// States from here on are special: match states, then the dead state if it is reachable.
+    first_special: u8,
+    /// The dead state's id, if it is reachable (256 if not: no `u8` state equals it).
+    dead: u16,
+    /// The matches of special state `first_special + i`, in the DFA's order: pattern and length.
+    matches: Vec<Vec<(aho_corasick::PatternID, usize)>>,
+}
+
+impl ByteTable {
+    fn new(dfa: &DFA) -> Option<Self> {
+        if dfa.prefilter().is_some() {
+            return None;
+        }
+        let start = dfa.start_state(Anchored::No).ok()?;
+        if dfa.is_match(start) {
+            return None;
+        }
+        // Every state reachable from the start, in breadth-first order; `place[sid]`: where a
+        // state is in `states` (a state id of aho-corasick's DFA is an offset into its table).
+        let mut states = vec![start];
+        let mut place: Vec<u16> = Vec::new();
+        let mut i = 0;
+        while let Some(&sid) = states.get(i) {
+            i = i.saturating_add(1);
+            for byte in 0..=u8::MAX {
+                let to = dfa.next_state(Anchored::No, sid, byte).as_usize();
+                if place.len() <= to {
+                    place.resize(to.saturating_add(1), u16::MAX);
+                }
+                let slot = place.get_mut(to)?;
+                if *slot == u16::MAX && to != start.as_usize() {
+                    if states.len() > usize::from(u8::MAX) {
+                        return None;
+                    }
+                    *slot = u16::try_from(states.len()).ok()?;
+                    states.push(StateID::new(to).ok()?);
+                }
+            }
+        }
+        if let Some(slot) = place.get_mut(start.as_usize()) {
+            *slot = 0;
+        }
+        // Ids: the states the loop passes through first, then the match states, then the dead
+        // one (no sort: three passes).
+        let rank =
+            |sid: StateID| u8::from(dfa.is_match(sid)).saturating_add(u8::from(dfa.is_dead(sid)).saturating_mul(2));
+        let mut order: Vec<StateID> = Vec::with_capacity(states.len());
+        let mut first_special = 0;
+        for kind in 0..3 {
+            if kind == 1 {
+                first_special = u8::try_from(order.len()).ok()?;
+            }
+            order.extend(states.iter().copied().filter(|&sid| rank(sid) == kind));
+        }
+        let mut id_of_place = vec![0u8; states.len()];
+        for (id, sid) in order.iter().enumerate() {
+            let at = usize::from(*place.get(sid.as_usize())?);
+            *id_of_place.get_mut(at)? = u8::try_from(id).ok()?;
+        }
+        let id = |sid: StateID| -> Option<u8> { id_of_place.get(usize::from(*place.get(sid.as_usize())?)).copied() };
+        let mut next: Box<[u8; 1 << 16]> = vec![0u8; 1 << 16].into_boxed_slice().try_into().ok()?;
+        let mut dead = 256;
+        let mut matches = Vec::new();
+        for &sid in &order {
+            let from = id(sid)?;
+            for byte in 0..=u8::MAX {
+                *next.get_mut(usize::from(u16::from_le_bytes([byte, from])))? =
+                    id(dfa.next_state(Anchored::No, sid, byte))?;
+            }
+            if dfa.is_dead(sid) {
+                dead = u16::from(from);
+            } else if dfa.is_match(sid) {
+                matches.push(
+                    (0..dfa.match_len(sid))
+                        .map(|i| {
+                            let pattern = dfa.match_pattern(sid, i);
+                            (pattern, dfa.pattern_len(pattern))
+                        })
+                        .collect(),
+                );
+            }
+        }
+        Some(Self { next, start: id(start)?, first_special, dead, matches })
+    }
+
+    /// [`overlapping`], as one table lookup per byte.
+    fn overlapping(&self, haystack: &str, mut f: impl FnMut(aho_corasick::Match)) {
+        let bytes = haystack.as_bytes();
+        let mut state = self.start;
+        let mut at = 0;
+        while let Some(rest) = bytes.get(at..) {
+            let (special, read) = self.run(state, rest);
+            at = at.saturating_add(read);
+            match special {
+                Some(special) if u16::from(special) != self.dead => {
+                    state = special;
+                    self.report(state, at, &mut f);
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Steps from `state` through `bytes` up to the first special state: that state, if one
+    /// came, and the bytes read. Eight bytes a round, with one branch on whether any of the
+    /// eight states is special (then the round is replayed byte by byte). In Wasmtime every
+    /// round of a loop pays the fuel and epoch checks at its head, and Cranelift spills and
+    /// reloads the loop's values around their out-of-line calls: a loop of one byte a round
+    /// took 37 instructions a byte there.
+    #[inline(never)]
+    fn run(&self, mut state: u8, bytes: &[u8]) -> (Option<u8>, usize) {
+        let (chunks, _) = bytes.as_chunks::<8>();
+        let mut read: usize = 0;
+        for chunk in chunks {
+            let mut next = state;
+            let mut special = false;
+            for &byte in chunk {
+                next = self.step(next, byte);
+                special |= next >= self.first_special;
+            }
+            if special {
+                break;
+            }
+            state = next;
+            read = read.saturating_add(8);
+        }
+        let tail = bytes.get(read..).unwrap_or_default();
+        let mut rest = tail.iter();
+        while let Some(&byte) = rest.next() {
+            state = self.step(state, byte);
+            if state >= self.first_special {
+                return (Some(state), bytes.len().saturating_sub(rest.len()));
+            }
+        }
+        (None, bytes.len())
+    }
+
+    /// The state after `byte` in `state`.
+    #[inline(always)]
+    fn step(&self, state: u8, byte: u8) -> u8 {
+        self.next.get(usize::from(u16::from_le_bytes([byte, state]))).copied().unwrap_or_default()
+    }
+
+    /// Reports the matches of special state `state`, ending at `end`. Out of line, as
+    /// [`report`] is, so the byte loop keeps its values in registers.
+    #[cold]
+    #[inline(never)]
+    fn report(&self, state: u8, end: usize, f: &mut impl FnMut(aho_corasick::Match)) {
+        let Some(matches) = self.matches.get(usize::from(state.saturating_sub(self.first_special))) else { return };
+        for &(pattern, len) in matches {
+            f(aho_corasick::Match::new(pattern, end.saturating_sub(len)..end));
         }
     }
 }
@@ -557,7 +730,7 @@ mod tests {
             "a ba b",
             "the printer is down since noon, zebra crossing, URGENT outage; qqq jx vz VZ",
         ];
-        let (mut found, mut prefiltered) = (0, 0);
+        let (mut found, mut prefiltered, mut tables) = (0, 0, 0);
         for keywords in keyword_sets {
             for prefilter in [false, true] {
                 let dfa = DFA::builder()
@@ -567,17 +740,70 @@ mod tests {
                     .build(keywords)
                     .unwrap();
                 prefiltered += usize::from(dfa.prefilter().is_some());
+                let table = ByteTable::new(&dfa);
+                assert_eq!(table.is_some(), dfa.prefilter().is_none(), "{keywords:?}: a small DFA has a table");
+                tables += usize::from(table.is_some());
                 for text in texts {
                     let mut ours = Vec::new();
                     dfa_overlapping(&dfa, text, |m| ours.push(m));
                     let theirs: Vec<_> = overlapping(&dfa, text).collect();
                     assert_eq!(ours, theirs, "{keywords:?} (prefilter {prefilter}) in {text:?}");
+                    if let Some(table) = &table {
+                        let mut by_table = Vec::new();
+                        table.overlapping(text, |m| by_table.push(m));
+                        assert_eq!(by_table, theirs, "{keywords:?} (table) in {text:?}");
+                    }
                     found += ours.len();
                 }
             }
         }
         assert!(found > 50, "too few matches to compare: {found}");
         assert!(prefiltered >= 1, "no keyword set got a prefilter: {prefiltered}");
+        assert!(tables >= 4, "too few keyword sets got a table: {tables}");
+    }
+
+    /// The byte table reports what aho-corasick's overlapping iterator reports on generated
+    /// keyword sets and texts, including sets too large for a table (which must refuse them).
+    #[test]
+    fn byte_table_equals_the_overlapping_iterator() {
+        const ALPHABET: &[u8] = b"abcdAB \xc3\xa9.-_";
+        let mut next = below(0x7AB1E);
+        let (mut found, mut refused) = (0, 0);
+        for round in 0..400 {
+            let count = 1 + next(if round % 10 == 0 { 120 } else { 8 });
+            let keywords: Vec<String> = (0..count)
+                .map(|_| {
+                    let bytes: Vec<u8> = (0..1 + next(5)).map(|_| ALPHABET[next(ALPHABET.len())]).collect();
+                    String::from_utf8_lossy(&bytes).into_owned()
+                })
+                .collect();
+            let dfa = DFA::builder()
+                .match_kind(MatchKind::Standard)
+                .ascii_case_insensitive(true)
+                .prefilter(false)
+                .build(&keywords)
+                .unwrap();
+            let Some(table) = ByteTable::new(&dfa) else {
+                refused += 1;
+                continue;
+            };
+            let text: Vec<u8> = (0..next(200)).map(|_| ALPHABET[next(ALPHABET.len())]).collect();
+            let text = String::from_utf8_lossy(&text);
+            let mut ours = Vec::new();
+            table.overlapping(&text, |m| ours.push(m));
+            let theirs: Vec<_> = overlapping(&dfa, &text).collect();
+            assert_eq!(ours, theirs, "round {round}: {keywords:?} in {text:?}");
+            found += ours.len();
+        }
+        assert!(found > 5_000, "too few matches to compare: {found}");
+        assert!(refused > 0, "no keyword set was too large for a table");
+    }
+
+    /// The default rule set is searched through a byte table, natively and in WebAssembly.
+    #[test]
+    fn the_default_rule_set_searches_by_byte_table() {
+        let rules = crate::RuleSet::from_json(crate::DEFAULT_RULE_SET_JSON).unwrap();
+        assert!(matches!(rules.matcher.automaton, Some(Searcher::Table(_))), "{:?}", rules.matcher.automaton.is_some());
     }
 
     #[test]
