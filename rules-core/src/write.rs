@@ -62,13 +62,22 @@ fn object(out: &mut String, fields: &[(&str, &dyn ToJson)]) {
 /// characters, those with a short escape by it, the rest as `\u00xx`. Text with nothing to
 /// escape (nearly all of it) is copied whole.
 pub(crate) fn json_str(out: &mut String, text: &str) {
+    if needs_escape(text.as_bytes()) {
+        return json_str_escaped(out, text);
+    }
+    // One capacity check that may grow the buffer; the three appends then cannot.
+    out.reserve(text.len().saturating_add(2));
+    out.push('"');
+    out.push_str(text);
+    out.push('"');
+}
+
+/// [`json_str`] of text that needs escapes.
+#[cold]
+#[inline(never)]
+fn json_str_escaped(out: &mut String, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
-    if !needs_escape(text.as_bytes()) {
-        out.push_str(text);
-        out.push('"');
-        return;
-    }
     let mut plain = 0;
     for (i, byte) in text.bytes().enumerate() {
         let escape = match byte {
@@ -101,21 +110,27 @@ pub(crate) fn json_str(out: &mut String, text: &str) {
 /// Eight bytes at a time (the same bit tricks as serde_json's reader): a byte lane of
 /// `x - 0x20…20` that borrows, where `x` had its top bit clear, was below 0x20; XOR with a
 /// repeated byte turns "equals it" into "is zero", tested the same way against 0x01…01.
+/// A text of eight bytes or more ends with one more step over its last eight bytes, which
+/// overlap the steps before (a byte tested twice is still the same byte), instead of a loop over
+/// the last few bytes one by one.
 fn needs_escape(bytes: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let lanes = |byte: u8| ONES.wrapping_mul(u64::from(byte));
-    let (chunks, rest) = bytes.as_chunks::<8>();
-    let mut found = 0;
-    for chunk in chunks {
+    let flags = |chunk: &[u8; 8]| {
         let x = u64::from_le_bytes(*chunk);
         let quote = x ^ lanes(b'"');
         let backslash = x ^ lanes(b'\\');
-        found |= x.wrapping_sub(lanes(0x20)) & !x
-            | quote.wrapping_sub(ONES) & !quote
-            | backslash.wrapping_sub(ONES) & !backslash;
-    }
-    found & HIGH != 0 || rest.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+        x.wrapping_sub(lanes(0x20)) & !x | quote.wrapping_sub(ONES) & !quote | backslash.wrapping_sub(ONES) & !backslash
+    };
+    let (chunks, rest) = bytes.as_chunks::<8>();
+    let found = chunks.iter().fold(0, |found, chunk| found | flags(chunk));
+    let last = match bytes.last_chunk::<8>() {
+        Some(last) if !rest.is_empty() => flags(last),
+        Some(_) => 0,
+        None => return rest.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\'),
+    };
+    (found | last) & HIGH != 0
 }
 
 impl ToJson for str {
@@ -334,10 +349,14 @@ mod tests {
     fn needs_escape_agrees_with_serde_json_on_every_byte_at_every_lane() {
         for byte in 0..=0x7f_u8 {
             let escaped = serde_json::to_string(&char::from(byte).to_string()).unwrap().len() > 3;
-            for lane in 0..16 {
-                let mut text = vec![b'a'; 16];
-                text[lane] = byte;
-                assert_eq!(needs_escape(&text), escaped, "byte {byte:#04x} at {lane}");
+            // Every length up to three steps, so that the overlapping last step and texts
+            // shorter than one step are covered.
+            for len in 1..=24 {
+                for lane in 0..len {
+                    let mut text = vec![b'a'; len];
+                    text[lane] = byte;
+                    assert_eq!(needs_escape(&text), escaped, "byte {byte:#04x} at {lane} of {len}");
+                }
             }
         }
         // Above ASCII nothing is escaped, whatever the bytes of the UTF-8 encoding.
