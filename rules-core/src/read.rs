@@ -320,7 +320,7 @@ impl<'a> Reader<'a> {
                     self.bump();
                     return Ok(Cow::Borrowed(s));
                 }
-                Some(b'\\') => break,
+                Some(b'\\') => return self.escaped_string(start),
                 Some(0..=0x1f) => {
                     self.bump();
                     return Err(self.syntax("control character (\\u0000-\\u001F) found while parsing a string"));
@@ -328,6 +328,14 @@ impl<'a> Reader<'a> {
                 Some(_) => self.bump(),
             }
         }
+    }
+
+    /// [`Reader::string`] from its first escape on (at `self.pos`; the string began at
+    /// `start`). Out of line: strings with escapes are rare, and the common path stays short
+    /// enough for Cranelift to keep its values in registers.
+    #[cold]
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize) -> Result<Cow<'a, str>, ReadError> {
         let mut out = String::from(self.text.get(start..self.pos).unwrap_or_default());
         loop {
             let run = self.pos;
