@@ -249,8 +249,8 @@ impl Searcher {
 /// states are numbered so that the ones the loop must stop at (matches, and the dead state) come
 /// last: one comparison tells them apart. aho-corasick's DFA steps through a byte-class map
 /// and a `u32` table with a bounds check, 13 instructions a byte natively and about 40 in
-/// Wasmtime, where each branch also costs fuel (BENCHMARKS.md, "Instruction counts (stop 23)").
-/// The table is 64 KiB per rule set; a DFA with more states, or one with a prefilter (which
+/// Wasmtime, where each branch also costs fuel (BENCHMARKS.md, "Evaluating a typical ticket",
+/// stop 23). The table is 64 KiB per rule set; a DFA with more states, or one with a prefilter (which
 /// skips ahead faster than any table), is searched by [`dfa_overlapping`].
 #[derive(Debug, Clone)]
 struct ByteTable {

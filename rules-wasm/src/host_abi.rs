@@ -26,8 +26,8 @@ static ALLOCATOR: Recycling<talc::TalckWasm> = Recycling::new(unsafe { talc::Tal
 /// Small blocks recycled through one free list per size class, in front of the general
 /// allocator (talc). An evaluation makes about 80 small allocations (strings of the request,
 /// trace entries, decisions) and frees them all; talc spent about 280 instructions on each
-/// malloc and 130 on each free, a seventh of a call's instructions in Wasmtime, where a free
-/// list pops and pushes in a few (BENCHMARKS.md, "Instruction counts (stop 23)"). No crate
+/// malloc and 130 on each free, an eighth of a call's instructions in Wasmtime, where a free
+/// list pops and pushes in a few (BENCHMARKS.md, "Evaluating a typical ticket", stop 23). No crate
 /// offers just this front: wee_alloc and lol_alloc are whole allocators, unmaintained, and
 /// slower than talc for what this front hands on.
 ///
