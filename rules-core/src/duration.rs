@@ -4,6 +4,8 @@
 //! (`PnW`, `PnDTnHnMnS`, days being 24 h) and must refuse calendar units (years, months),
 //! whose length depends on the date, with an error that names the rule. The grammar is ~40 lines.
 
+use std::fmt::Write as _;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -137,17 +139,20 @@ pub fn format_millis(ms: Millis) -> String {
     let (h, rem) = (abs / 3_600_000, abs % 3_600_000);
     let (m, rem) = (rem / 60_000, rem % 60_000);
     let (s, milli) = (rem / 1_000, rem % 1_000);
-    let mut out = format!("{sign}PT");
+    // Written into one buffer: `String`'s `fmt::Write` cannot fail.
+    let mut out = String::with_capacity(24);
+    out.push_str(sign);
+    out.push_str("PT");
     if h > 0 {
-        out.push_str(&format!("{h}H"));
+        let _ = write!(out, "{h}H");
     }
     if m > 0 {
-        out.push_str(&format!("{m}M"));
+        let _ = write!(out, "{m}M");
     }
     if milli > 0 {
-        out.push_str(&format!("{s}.{milli:03}S"));
+        let _ = write!(out, "{s}.{milli:03}S");
     } else if s > 0 || (h == 0 && m == 0) {
-        out.push_str(&format!("{s}S"));
+        let _ = write!(out, "{s}S");
     }
     out
 }

@@ -151,13 +151,17 @@ impl KeywordMatcher {
         }
         let folded = self.haystack(text, true);
         let haystack: &str = &folded.text;
-        let mut counts = vec![0usize; self.rules];
+        // Hits so far per rule; allocated at the first hit (most fields have none).
+        let mut counts: Vec<usize> = Vec::new();
         automaton.each_match(haystack, |m| {
             let Some(info) = self.patterns.get(m.pattern().as_usize()) else { return };
             let bounded = is_bounded(haystack, info, m.start(), m.end());
             for o in &info.occurrences {
                 if o.mode == MatchMode::Word && !bounded {
                     continue;
+                }
+                if counts.is_empty() {
+                    counts.resize(self.rules, 0);
                 }
                 let Some(count) = counts.get_mut(o.rule) else { continue };
                 if *count >= MAX_HITS_PER_RULE_FIELD {
