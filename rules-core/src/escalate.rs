@@ -10,6 +10,7 @@ use crate::evaluate::{ineligibility, members_of, stable_order};
 use crate::model::{FiredEscalation, Millis, Priority, Status, Ticket, User};
 use crate::ruleset::{EscalationRule, RuleSet};
 use crate::trace::{ConditionCheck, RuleKind, Text, TraceEntry};
+use crate::write::push_i64;
 
 /// An escalation that is due (or, in a plan, will be due) for a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -81,8 +82,17 @@ pub(crate) fn pending(
     let mut out = Vec::new();
     // Trace text shared by every rule's entry: formatted once per evaluation, not per rule.
     let texts = trace.is_some().then(|| TraceTexts {
-        saw_elapsed: format!("{} since {entered}", format_millis(elapsed)).into(),
-        expected_unfired: format!("not fired for the entry at {entered}").into(),
+        saw_elapsed: {
+            let mut text = format_millis(elapsed);
+            text.push_str(" since ");
+            push_i64(&mut text, entered);
+            text.into()
+        },
+        expected_unfired: {
+            let mut text = String::from("not fired for the entry at ");
+            push_i64(&mut text, entered);
+            text.into()
+        },
         saw_priority: ticket.priority.map_or("none", Priority::as_str).into(),
         saw_status: ticket.status.as_str().into(),
         fired: "already fired".into(),

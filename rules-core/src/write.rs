@@ -10,7 +10,6 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use crate::codec::{Answer, CounterNeededAnswer, ModuleInfo, Outcome, SlaAnswer, ValidationSummary, WakeUpAnswer};
@@ -163,19 +162,60 @@ impl ToJson for bool {
     }
 }
 
+/// Appends `n` in decimal, as `Display` writes it.
+///
+/// Ours rather than `write!(out, "{n}")`: through `core::fmt`'s `Formatter`, the 18 integers
+/// of an `evaluate` answer cost the host module 4.9 k more instructions (BENCHMARKS.md, "Stop
+/// 24"). A test holds it to `Display` across the whole range.
+#[inline(never)]
+pub fn push_u64(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = n;
+    for (i, slot) in digits.iter_mut().enumerate().rev() {
+        // `rest % 10` is below 10, so the digit is an ASCII digit.
+        *slot = b'0' | u8::try_from(rest % 10).unwrap_or_default();
+        rest /= 10;
+        start = i;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default());
+}
+
+/// Appends `n` in decimal, with a leading `-` when negative.
+pub fn push_i64(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    push_u64(out, n.unsigned_abs());
+}
+
 /// Integers, in decimal.
 macro_rules! write_integer {
     ($($ty:ty),*) => {$(
         impl ToJson for $ty {
             fn write_json(&self, out: &mut String) {
-                // Writing to a `String` cannot fail.
-                let _ = write!(out, "{self}");
+                push_u64(out, u64::from(*self));
             }
         }
     )*};
 }
 
-write_integer!(u32, u64, i64, usize);
+write_integer!(u32, u64);
+
+impl ToJson for usize {
+    fn write_json(&self, out: &mut String) {
+        push_u64(out, u64::try_from(*self).unwrap_or(u64::MAX));
+    }
+}
+
+impl ToJson for i64 {
+    fn write_json(&self, out: &mut String) {
+        push_i64(out, *self);
+    }
+}
 
 impl<T: ToJson> ToJson for Option<T> {
     fn write_json(&self, out: &mut String) {
@@ -344,6 +384,37 @@ impl ToJson for Answer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        let mut values: Vec<i64> = vec![0, 1, -1, 9, 10, -10, 99, 100, i64::MAX, i64::MIN, i64::MIN + 1];
+        // Every power of ten and its neighbours, both signs.
+        let mut p: i64 = 1;
+        while let Some(next) = p.checked_mul(10) {
+            values.extend([p - 1, p, p + 1, -p, 1 - p]);
+            p = next;
+        }
+        // And a SplitMix64 sequence across the whole range.
+        let mut state = 0x1234_5678_9abc_def0_u64;
+        for _ in 0..10_000 {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            values.push((z ^ (z >> 31)) as i64 >> (z % 64));
+        }
+        for n in values {
+            let mut out = String::from("x");
+            push_i64(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+            let mut out = String::new();
+            push_u64(&mut out, n as u64);
+            assert_eq!(out, (n as u64).to_string());
+        }
+        let mut out = String::new();
+        push_u64(&mut out, u64::MAX);
+        assert_eq!(out, "18446744073709551615");
+    }
 
     #[test]
     fn needs_escape_agrees_with_serde_json_on_every_byte_at_every_lane() {
