@@ -11,6 +11,7 @@ use crate::matcher::{Hit, utf16_offset};
 use crate::model::{Priority, PrioritySource, Ticket, User};
 use crate::ruleset::{PrioritizationRule, RuleSet, TextField};
 use crate::trace::{ConditionCheck, RuleKind, Text, TraceEntry};
+use crate::write::{concat, push_u64};
 
 /// How prioritization came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -156,14 +157,19 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
         let explain = &rule.explain;
         let mut conditions = Vec::with_capacity(3);
         let saw: Text = match rule_hits.first() {
-            Some(h) => format!(
-                "`{}` in {} at {}..{}",
-                field_text(ticket, h.field).get(h.start_byte..h.end_byte).unwrap_or_default(),
-                h.field.as_str(),
-                h.start_byte,
-                h.end_byte
-            )
-            .into(),
+            Some(h) => {
+                // "`down` in title at 4..8"
+                let mut text = String::with_capacity(64);
+                text.push('`');
+                text.push_str(field_text(ticket, h.field).get(h.start_byte..h.end_byte).unwrap_or_default());
+                text.push_str("` in ");
+                text.push_str(h.field.as_str());
+                text.push_str(" at ");
+                push_u64(&mut text, h.start_byte as u64);
+                text.push_str("..");
+                push_u64(&mut text, h.end_byte as u64);
+                text.into()
+            }
             None => Arc::clone(&explain.no_match),
         };
         conditions.push(ConditionCheck::new("keywords", holds.keywords, Arc::clone(&explain.keywords), saw));
@@ -172,7 +178,7 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
                 "category",
                 holds.category,
                 Arc::clone(&explain.categories),
-                Arc::clone(saw_category.get_or_insert_with(|| format!("`{}`", ticket.category).into())),
+                Arc::clone(saw_category.get_or_insert_with(|| concat(&["`", &ticket.category, "`"]).into())),
             ));
         }
         if !rule.requesters.is_empty() {
@@ -180,7 +186,7 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
                 "requester",
                 holds.requester,
                 Arc::clone(&explain.requesters),
-                Arc::clone(saw_requester.get_or_insert_with(|| format!("`{}`", ticket.requester).into())),
+                Arc::clone(saw_requester.get_or_insert_with(|| concat(&["`", &ticket.requester, "`"]).into())),
             ));
         }
         let mut entry = TraceEntry::new(RuleKind::Prioritization, &rule.id, conditions);
@@ -210,26 +216,26 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
             rules.default_priority,
             PrioritizationOutcome::Default,
             None,
-            format!("no rule matched; the default priority {} applies", rules.default_priority.as_str()),
+            concat(&["no rule matched; the default priority ", rules.default_priority.as_str(), " applies"]),
         ),
         (None, Some(w)) => (
             w.priority,
             PrioritizationOutcome::SetByRule,
             Some(w.id.to_string()),
-            format!("rule `{}` set {}", w.id, w.priority.as_str()),
+            concat(&["rule `", &w.id, "` set ", w.priority.as_str()]),
         ),
-        (Some(p), None) => (p, PrioritizationOutcome::Kept, None, format!("no rule matched; {} stays", p.as_str())),
+        (Some(p), None) => (p, PrioritizationOutcome::Kept, None, concat(&["no rule matched; ", p.as_str(), " stays"])),
         (Some(p), Some(w)) if w.priority > p => (
             w.priority,
             PrioritizationOutcome::Raised,
             Some(w.id.to_string()),
-            format!("rule `{}` raised {} to {}", w.id, p.as_str(), w.priority.as_str()),
+            concat(&["rule `", &w.id, "` raised ", p.as_str(), " to ", w.priority.as_str()]),
         ),
         (Some(p), Some(w)) if w.priority < p && w.may_lower => (
             w.priority,
             PrioritizationOutcome::Lowered,
             Some(w.id.to_string()),
-            format!("rule `{}` lowered {} to {} (it may lower)", w.id, p.as_str(), w.priority.as_str()),
+            concat(&["rule `", &w.id, "` lowered ", p.as_str(), " to ", w.priority.as_str(), " (it may lower)"]),
         ),
         (Some(p), Some(w)) if w.priority < p => {
             let by = match ticket.priority_source {
@@ -240,19 +246,23 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
                 p,
                 PrioritizationOutcome::Kept,
                 Some(w.id.to_string()),
-                format!(
-                    "rule `{}` would set {}, but automation never lowers the {} set by {by}",
-                    w.id,
+                concat(&[
+                    "rule `",
+                    &w.id,
+                    "` would set ",
                     w.priority.as_str(),
-                    p.as_str()
-                ),
+                    ", but automation never lowers the ",
+                    p.as_str(),
+                    " set by ",
+                    by,
+                ]),
             )
         }
         (Some(p), Some(w)) => (
             p,
             PrioritizationOutcome::Kept,
             Some(w.id.to_string()),
-            format!("rule `{}` agrees with {}", w.id, p.as_str()),
+            concat(&["rule `", &w.id, "` agrees with ", p.as_str()]),
         ),
     };
     let priority_source = match outcome {
@@ -384,13 +394,42 @@ fn field_text(ticket: &Ticket, field: TextField) -> &str {
 
 /// The order of `len` items sorted by `cmp` (a stable sort: equal items keep their order).
 ///
-/// Every sort of the crate goes through here, so the rule modules hold one instantiation of the
-/// standard library's sort (each is 5–7 KB of module; BENCHMARKS.md, "Module sizes") instead of
-/// one per element type and comparator. The comparator is called through a `dyn` reference.
+/// Every sort of the crate goes through here, and it is a bottom-up merge sort of our own
+/// rather than the standard library's `sort_by`: each instantiation of that was 5–7 KB of rule
+/// module (BENCHMARKS.md, "Module sizes"), this is a few hundred bytes, and the crate sorts
+/// only short lists (a role's members, a ticket's escalations). O(n log n) comparisons,
+/// through a `dyn` reference; a test holds it to `sort_by` on generated keys.
 pub(crate) fn stable_order(len: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
-    order.sort_by(|&a, &b| cmp(a, b));
+    let mut merged: Vec<usize> = Vec::with_capacity(len);
+    let mut width = 1_usize;
+    while width < len {
+        merged.clear();
+        for pair in order.chunks(width.saturating_mul(2)) {
+            let (left, right) = pair.split_at(width.min(pair.len()));
+            merge(left, right, cmp, &mut merged);
+        }
+        std::mem::swap(&mut order, &mut merged);
+        width = width.saturating_mul(2);
+    }
     order
+}
+
+/// Appends the sorted runs `left` and `right` to `out` as one sorted run; on ties, `left`
+/// first (which makes the sort stable).
+fn merge(left: &[usize], right: &[usize], cmp: &dyn Fn(usize, usize) -> Ordering, out: &mut Vec<usize>) {
+    let (mut left, mut right) = (left.iter().copied().peekable(), right.iter().copied().peekable());
+    while let (Some(&a), Some(&b)) = (left.peek(), right.peek()) {
+        if cmp(b, a) == Ordering::Less {
+            out.push(b);
+            right.next();
+        } else {
+            out.push(a);
+            left.next();
+        }
+    }
+    out.extend(left);
+    out.extend(right);
 }
 
 /// Members of `role` in round-robin order: sorted by id.
@@ -431,7 +470,7 @@ pub fn assign(
     trace: &mut Vec<TraceEntry>,
 ) -> AssignmentDecision {
     let mut chosen = None;
-    let saw_category: Text = format!("`{}`", ticket.category).into();
+    let saw_category: Text = concat(&["`", &ticket.category, "`"]).into();
     for rule in &rules.assignment {
         let matched = rule.category == ticket.category;
         let mut entry = TraceEntry::new(
@@ -453,14 +492,17 @@ pub fn assign(
         counter: None,
         eligible: Vec::new(),
         skipped: Vec::new(),
-        reason: format!("no rule routes category `{}`", ticket.category),
+        reason: String::new(),
     };
     if let Some(assignee) = &ticket.assignee {
         decision.outcome = AssignmentOutcome::AlreadyAssigned;
-        decision.reason = format!("already assigned to `{assignee}`");
+        decision.reason = concat(&["already assigned to `", assignee, "`"]);
         return decision;
     }
-    let Some(rule) = chosen else { return decision };
+    let Some(rule) = chosen else {
+        decision.reason = concat(&["no rule routes category `", &ticket.category, "`"]);
+        return decision;
+    };
 
     for user in members_of(users, &rule.role) {
         match ineligibility(user) {
@@ -471,15 +513,19 @@ pub fn assign(
     if decision.eligible.is_empty() {
         decision.outcome = AssignmentOutcome::NobodyEligible;
         decision.reason = if decision.skipped.is_empty() {
-            format!("role `{}` has no members; the ticket stays unassigned", rule.role)
+            concat(&["role `", &rule.role, "` has no members; the ticket stays unassigned"])
         } else {
-            format!("every member of role `{}` is unavailable or at capacity; the ticket stays unassigned", rule.role)
+            concat(&[
+                "every member of role `",
+                &rule.role,
+                "` is unavailable or at capacity; the ticket stays unassigned",
+            ])
         };
         return decision;
     }
     let Some(&counter) = counters.get(&rule.role) else {
         decision.outcome = AssignmentOutcome::NeedsCounter;
-        decision.reason = format!("needs the round-robin counter of role `{}`", rule.role);
+        decision.reason = concat(&["needs the round-robin counter of role `", &rule.role, "`"]);
         return decision;
     };
     // The counter is 1-based (the first INCR returns 1); slot = (counter - 1) mod eligible.
@@ -488,12 +534,19 @@ pub fn assign(
     let assignee = decision.eligible.get(slot).cloned();
     decision.counter = Some(counter);
     decision.outcome = AssignmentOutcome::Assigned;
-    decision.reason = format!(
-        "counter {counter} of role `{}` picks slot {slot} of {} eligible: `{}`",
-        rule.role,
-        decision.eligible.len(),
-        assignee.as_deref().unwrap_or_default()
-    );
+    // "counter 42 of role `Engineer` picks slot 1 of 2 eligible: `u-eng-3`"
+    let mut reason = String::from("counter ");
+    push_u64(&mut reason, counter);
+    reason.push_str(" of role `");
+    reason.push_str(&rule.role);
+    reason.push_str("` picks slot ");
+    push_u64(&mut reason, slot as u64);
+    reason.push_str(" of ");
+    push_u64(&mut reason, decision.eligible.len() as u64);
+    reason.push_str(" eligible: `");
+    reason.push_str(assignee.as_deref().unwrap_or_default());
+    reason.push('`');
+    decision.reason = reason;
     decision.assignee = assignee;
     decision
 }
@@ -571,6 +624,28 @@ mod tests {
         let order = stable_order(keys.len(), &|a, b| keys[a].cmp(&keys[b]));
         assert_eq!(order, [5, 1, 3, 7, 2, 6, 0, 4]);
         assert!(stable_order(0, &|_, _| Ordering::Equal).is_empty());
+    }
+
+    #[test]
+    fn stable_order_equals_the_standard_stable_sort() {
+        let mut state = 7_u64;
+        let mut next = |n: u64| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % n
+        };
+        for len in 0..300 {
+            // Few distinct keys (many ties), or many; sometimes already sorted or reversed.
+            let distinct = if next(2) == 0 { 3 } else { 1_000 };
+            let mut keys: Vec<u64> = (0..len).map(|_| next(distinct)).collect();
+            match next(4) {
+                0 => keys.sort(),
+                1 => keys.sort_by(|a, b| b.cmp(a)),
+                _ => {}
+            }
+            let mut expected: Vec<usize> = (0..keys.len()).collect();
+            expected.sort_by_key(|&i| keys[i]);
+            assert_eq!(stable_order(keys.len(), &|a, b| keys[a].cmp(&keys[b])), expected, "{keys:?}");
+        }
     }
 
     #[test]

@@ -181,7 +181,23 @@ pub fn push_u64(out: &mut String, n: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(digits.get(start..).unwrap_or_default()).unwrap_or_default());
+    // Char by char: `str::from_utf8` of the digits cost more than writing them.
+    let digits = digits.get(start..).unwrap_or_default();
+    out.reserve(digits.len());
+    for &digit in digits {
+        out.push(char::from(digit));
+    }
+}
+
+/// The parts one after the other, in one allocation: a `format!` of strings alone, without
+/// `core::fmt` (see [`push_u64`]).
+#[inline(never)]
+pub fn concat(parts: &[&str]) -> String {
+    let mut out = String::with_capacity(parts.iter().fold(0, |n, part| n.saturating_add(part.len())));
+    for part in parts {
+        out.push_str(part);
+    }
+    out
 }
 
 /// Appends `n` in decimal, with a leading `-` when negative.
