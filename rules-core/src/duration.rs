@@ -4,12 +4,11 @@
 //! (`PnW`, `PnDTnHnMnS`, days being 24 h) and must refuse calendar units (years, months),
 //! whose length depends on the date, with an error that names the rule. The grammar is ~40 lines.
 
-use std::fmt::Write as _;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::model::Millis;
+use crate::write::push_u64;
 
 /// The longest duration a rule may state (10 years of 365 days), so every sum stays in range.
 pub const MAX_DURATION_MS: Millis = 10 * 365 * DAY;
@@ -139,20 +138,33 @@ pub fn format_millis(ms: Millis) -> String {
     let (h, rem) = (abs / 3_600_000, abs % 3_600_000);
     let (m, rem) = (rem / 60_000, rem % 60_000);
     let (s, milli) = (rem / 1_000, rem % 1_000);
-    // Written into one buffer: `String`'s `fmt::Write` cannot fail.
     let mut out = String::with_capacity(24);
     out.push_str(sign);
     out.push_str("PT");
     if h > 0 {
-        let _ = write!(out, "{h}H");
+        push_u64(&mut out, h);
+        out.push('H');
     }
     if m > 0 {
-        let _ = write!(out, "{m}M");
+        push_u64(&mut out, m);
+        out.push('M');
     }
     if milli > 0 {
-        let _ = write!(out, "{s}.{milli:03}S");
+        push_u64(&mut out, s);
+        out.push('.');
+        // Three digits: `milli` is below 1,000.
+        out.push_str(if milli < 10 {
+            "00"
+        } else if milli < 100 {
+            "0"
+        } else {
+            ""
+        });
+        push_u64(&mut out, milli);
+        out.push('S');
     } else if s > 0 || (h == 0 && m == 0) {
-        let _ = write!(out, "{s}S");
+        push_u64(&mut out, s);
+        out.push('S');
     }
     out
 }
@@ -187,5 +199,9 @@ mod tests {
         assert_eq!(format_millis(2 * HOUR), "PT2H");
         assert_eq!(format_millis(26 * HOUR + 30 * MINUTE), "PT26H30M");
         assert_eq!(format_millis(-1), "-PT0.001S");
+        assert_eq!(format_millis(HOUR + 5 * SECOND + 40), "PT1H5.040S");
+        assert_eq!(format_millis(MINUTE + 999), "PT1M0.999S");
+        assert_eq!(format_millis(-(3 * DAY + 7 * MINUTE)), "-PT72H7M");
+        assert_eq!(format_millis(i64::MIN), "-PT2562047788015H12M55.808S");
     }
 }

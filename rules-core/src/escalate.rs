@@ -10,7 +10,7 @@ use crate::evaluate::{ineligibility, members_of, stable_order};
 use crate::model::{FiredEscalation, Millis, Priority, Status, Ticket, User};
 use crate::ruleset::{EscalationRule, RuleSet};
 use crate::trace::{ConditionCheck, RuleKind, Text, TraceEntry};
-use crate::write::push_i64;
+use crate::write::{concat, push_i64};
 
 /// An escalation that is due (or, in a plan, will be due) for a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -140,19 +140,25 @@ pub(crate) fn pending(
             continue;
         }
         let assignee = target_user(users, &rule.escalate_to_role);
-        let reason = format!(
-            "{} in {} for more than {}: escalate to {}",
+        // "Critical in Approved for more than PT2H: escalate to `u-mgr-1` (role `Manager`)"
+        let role = &rule.escalate_to_role;
+        let mut reason = concat(&[
             rule.priority.as_str(),
+            " in ",
             rule.status.as_str(),
-            format_millis(rule.after_ms),
-            match &assignee {
-                Some(a) => format!("`{a}` (role `{}`)", rule.escalate_to_role),
-                None => format!("role `{}`, which has nobody available", rule.escalate_to_role),
-            }
-        );
+            " for more than ",
+            &format_millis(rule.after_ms),
+            ": escalate to ",
+        ]);
+        match &assignee {
+            Some(a) => reason.extend(["`", a, "` (role `", role, "`)"]),
+            None => reason.extend(["role `", role, "`, which has nobody available"]),
+        }
+        let mut key = concat(&[&ticket.id, ":", &rule.id, ":"]);
+        push_i64(&mut key, entered);
         out.push(Escalation {
             rule: rule.id.to_string(),
-            key: format!("{}:{}:{entered}", ticket.id, rule.id),
+            key,
             status: ticket.status,
             status_entered_at: entered,
             due_at: due,

@@ -397,8 +397,8 @@ fn field_text(ticket: &Ticket, field: TextField) -> &str {
 /// Every sort of the crate goes through here, and it is a bottom-up merge sort of our own
 /// rather than the standard library's `sort_by`: each instantiation of that was 5–7 KB of rule
 /// module (BENCHMARKS.md, "Module sizes"), this is a few hundred bytes, and the crate sorts
-/// only short lists (a role's members, a ticket's escalations). O(n log n) comparisons,
-/// through a `dyn` reference; a test holds it to `sort_by` on generated keys.
+/// only a role's members (at most `limits::USERS`) and a ticket's escalations. O(n log n)
+/// comparisons, through a `dyn` reference; a test holds it to `sort_by` on generated keys.
 pub(crate) fn stable_order(len: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
     let mut merged: Vec<usize> = Vec::with_capacity(len);
