@@ -247,11 +247,16 @@ impl<'a> Reader<'a> {
                 }
             }
             Some(b'1'..=b'9') => {
+                // Below 10^18, `10 m + digit` cannot overflow, so it needs no checked multiply:
+                // in WebAssembly that is a call to `__multi3` (a 128-bit product) per digit.
+                const UNCHECKED: u64 = 1_000_000_000_000_000_000;
                 while let Some(digit @ b'0'..=b'9') = self.peek() {
                     self.bump();
-                    magnitude = magnitude
-                        .and_then(|m| m.checked_mul(10))
-                        .and_then(|m| m.checked_add(u64::from(digit.wrapping_sub(b'0'))));
+                    let digit = u64::from(digit.wrapping_sub(b'0'));
+                    magnitude = match magnitude {
+                        Some(m) if m < UNCHECKED => Some(m.wrapping_mul(10).wrapping_add(digit)),
+                        _ => magnitude.and_then(|m| m.checked_mul(10)).and_then(|m| m.checked_add(digit)),
+                    };
                 }
             }
             Some(_) => {
@@ -1050,7 +1055,29 @@ read_struct! {
 
 #[cfg(test)]
 mod tests {
-    use super::beyond_f64;
+    use super::{beyond_f64, from_str};
+
+    #[test]
+    fn integers_read_as_serde_json_reads_them_across_the_range() {
+        let mut cases: Vec<String> = vec![u64::MAX.to_string(), "18446744073709551616".to_owned()];
+        let mut p: u128 = 1;
+        while p < 1_000_000_000_000_000_000_000 {
+            for n in [p - 1, p, p + 1, 2 * p - 1, 9 * p, 10 * p - 1] {
+                cases.push(n.to_string());
+                cases.push(format!("-{n}"));
+            }
+            p *= 10;
+        }
+        for n in [u64::MAX - 9, u64::MAX - 5, u64::MAX / 10, u64::MAX / 10 + 1, i64::MAX as u64 + 1] {
+            cases.push(n.to_string());
+            cases.push(format!("-{n}"));
+        }
+        for case in cases {
+            assert_eq!(from_str::<u64>(&case).ok(), serde_json::from_str::<u64>(&case).ok(), "u64 {case}");
+            assert_eq!(from_str::<i64>(&case).ok(), serde_json::from_str::<i64>(&case).ok(), "i64 {case}");
+            assert_eq!(from_str::<u32>(&case).ok(), serde_json::from_str::<u32>(&case).ok(), "u32 {case}");
+        }
+    }
 
     #[test]
     fn beyond_f64_agrees_with_parsing_to_f64() {

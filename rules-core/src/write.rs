@@ -181,11 +181,13 @@ pub fn push_u64(out: &mut String, n: u64) {
             break;
         }
     }
-    // Char by char: `str::from_utf8` of the digits cost more than writing them.
+    // Char by char: `str::from_utf8` of the digits cost more than writing them in the host
+    // module. The mask shows the compiler that each is ASCII, so `push` takes its one-byte path
+    // instead of encoding a `char` (BENCHMARKS.md, "Stop 25").
     let digits = digits.get(start..).unwrap_or_default();
     out.reserve(digits.len());
     for &digit in digits {
-        out.push(char::from(digit));
+        out.push(char::from(digit & 0x7f));
     }
 }
 

@@ -144,6 +144,49 @@ unsafe impl<A: std::alloc::GlobalAlloc> std::alloc::GlobalAlloc for Recycling<A>
     }
 }
 
+/// `memcmp` for the host module, in place of compiler_builtins' byte-at-a-time loop.
+///
+/// WebAssembly has no instruction for it, so comparing two strings for order or for equality
+/// (a user's roles, a role's members sorted by id, the category routing) is a call to this
+/// symbol, and Wasmtime meters each round of that loop: 4.6 k instructions of an `evaluate`
+/// (BENCHMARKS.md, "Stop 25"). compiler_builtins defines its `memcmp` weak, so this one is
+/// linked instead; natively the platform's stays.
+///
+/// # Safety
+/// `a` and `b` must each point to `n` readable bytes (as every compiler-generated call does).
+#[cfg(target_family = "wasm")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
+    if n == 0 {
+        return 0;
+    }
+    // SAFETY: per the contract, `n > 0` readable bytes at each.
+    let (a, b) = unsafe { (std::slice::from_raw_parts(a, n), std::slice::from_raw_parts(b, n)) };
+    compare_bytes(a, b)
+}
+
+/// `memcmp`'s answer for two slices of equal length: the difference of the first differing
+/// bytes, else 0. Eight bytes a step. It must not compare slices with `==` or `cmp` itself,
+/// which would call `memcmp`, that is, this.
+#[cfg_attr(not(target_family = "wasm"), allow(dead_code, reason = "the host module's memcmp; tested natively"))]
+fn compare_bytes(a: &[u8], b: &[u8]) -> i32 {
+    let ((a_words, a_tail), (b_words, b_tail)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    for (x, y) in a_words.iter().zip(b_words) {
+        let (x, y) = (u64::from_le_bytes(*x), u64::from_le_bytes(*y));
+        if x != y {
+            // Little-endian: the first differing byte in memory is the lowest differing one.
+            let shift = (x ^ y).trailing_zeros() & !7;
+            return ((x >> shift) & 0xff) as i32 - ((y >> shift) & 0xff) as i32;
+        }
+    }
+    for (&x, &y) in a_tail.iter().zip(b_tail) {
+        if x != y {
+            return i32::from(x) - i32::from(y);
+        }
+    }
+    0
+}
+
 thread_local! {
     // One codec per instance, so a reused instance keeps its compiled rule set.
     static CODEC: RefCell<Codec> = RefCell::new(Codec::new());
@@ -276,6 +319,31 @@ mod tests {
             assert!(holds(ptr, layout.size(), fill));
             // SAFETY: live, with this layout.
             unsafe { heap.dealloc(ptr, layout) };
+        }
+    }
+
+    #[test]
+    fn compare_bytes_orders_as_slices_do() {
+        let mut next = sequence(0x2545_f491_4f6c_dd1d);
+        for _ in 0..20_000 {
+            let r = next();
+            let len = (r % 40) as usize;
+            let a: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let mut b = a.clone();
+            // Usually one byte differs (at any position, by any amount), sometimes none.
+            if len > 0 && !r.is_multiple_of(5) {
+                let at = (r >> 8) as usize % len;
+                b[at] = next() as u8;
+                if !r.is_multiple_of(3) {
+                    // And a later one too, which must not decide.
+                    let later = at + (r >> 20) as usize % (len - at);
+                    b[later] ^= 0x80;
+                }
+            }
+            let ours = compare_bytes(&a, &b);
+            assert_eq!(ours.signum(), a.cmp(&b) as i32, "{a:?} vs {b:?}");
+            let first = a.iter().zip(&b).find(|(x, y)| x != y);
+            assert_eq!(ours, first.map_or(0, |(&x, &y)| i32::from(x) - i32::from(y)));
         }
     }
 
