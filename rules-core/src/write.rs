@@ -4,9 +4,10 @@
 //!
 //! Written for this crate, like the request reader (`read.rs`), for the rule modules' size:
 //! serde_json's serializer is instantiated per answer type and was 33 KB of the host module.
-//! Here a struct is a table of field names and `&dyn ToJson` values, written by one loop, so a
-//! type costs a few dozen bytes of code. The `Serialize` derives stay, for the JSON Schemas and
-//! Rust callers.
+//! Here a struct is written field by field by a macro (`write_struct!`), each field's name a
+//! literal copied by one small function per length (`push_literal`), so a field costs a few
+//! bytes of code and no copy of variable length. The `Serialize` derives stay, for the JSON
+//! Schemas and Rust callers.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -27,6 +28,14 @@ use crate::sla::{
 };
 use crate::trace::{RuleKind, TraceEntry};
 
+/// `push_literal!(out, "text")` appends a string literal (or a `concat!` of them) through
+/// [`push_literal`], its length given as the constant.
+macro_rules! push_literal {
+    ($out:expr, $literal:expr) => {
+        push_literal::<{ $literal.len() }>($out, $literal)
+    };
+}
+
 /// A value the writer can write.
 pub trait ToJson {
     /// Appends this value as JSON.
@@ -40,7 +49,7 @@ pub fn to_string(value: &dyn ToJson, capacity: usize) -> String {
     out
 }
 
-/// Writes an object of the given fields, in order.
+/// Writes an object of the given fields, in order: for objects whose fields vary ([`Problem`]).
 fn object(out: &mut String, fields: &[(&str, &dyn ToJson)]) {
     let mut separator = '{';
     for (name, value) in fields {
@@ -158,7 +167,7 @@ impl ToJson for Cow<'static, str> {
 
 impl ToJson for bool {
     fn write_json(&self, out: &mut String) {
-        out.push_str(if *self { "true" } else { "false" });
+        if *self { push_literal!(out, "true") } else { push_literal!(out, "false") }
     }
 }
 
@@ -277,7 +286,7 @@ macro_rules! write_enum {
     ($($ty:ident { $($variant:ident => $name:literal),* $(,)? })*) => {$(
         impl ToJson for $ty {
             fn write_json(&self, out: &mut String) {
-                out.push_str(match self { $($ty::$variant => concat!("\"", $name, "\""),)* });
+                match self { $($ty::$variant => push_literal!(out, concat!("\"", $name, "\"")),)* }
             }
         }
     )*};
@@ -309,34 +318,51 @@ write_enum! {
     WakeUpKind { Escalation => "escalation", SlaWarning => "sla_warning", SlaBreach => "sla_breach" }
 }
 
-/// Structs, written field by field in declaration order (as serde derives them).
+/// Structs, written field by field in declaration order (as serde derives them). Each field's
+/// name, with its quotes, colon and separator, is one literal copied by [`push_literal`].
 macro_rules! write_struct {
-    ($($ty:ident { $($field:ident),* $(,)? })*) => {$(
+    ($($ty:ident { $first:ident $(, $field:ident)* $(,)? })*) => {$(
         impl ToJson for $ty {
             fn write_json(&self, out: &mut String) {
-                object(out, &[$((stringify!($field), &self.$field)),*]);
+                push_literal!(out, concat!("{\"", stringify!($first), "\":"));
+                self.$first.write_json(out);
+                $(
+                    push_literal!(out, concat!(",\"", stringify!($field), "\":"));
+                    self.$field.write_json(out);
+                )*
+                out.push('}');
             }
         }
     )*};
 }
 
+/// Appends `literal`, which is `N` bytes long (call it through `push_literal!`, which says so):
+/// a copy of constant length, which a rule module makes in place, where a copy of variable
+/// length is a `memory.copy` that Wasmtime performs by calling into the host, and the answer's
+/// field and enum names were about 150 of those an `evaluate` (BENCHMARKS.md, "Stop 25"). One
+/// function per length, out of line, so each call site stays a few bytes of module.
+#[inline(never)]
+fn push_literal<const N: usize>(out: &mut String, literal: &'static str) {
+    out.push_str(literal.get(..N).unwrap_or(literal));
+}
+
 write_struct! {
+    Evaluation { rule_set_version, prioritization, assignment, sla, escalations, next_wake_up, trace }
+    PrioritizationDecision { priority, priority_source, previous, changed, outcome, rule, matches, reason }
+    KeywordMatch { rule, keyword, field, start, end, start_byte, end_byte }
+    AssignmentDecision { outcome, rule, role, assignee, counter, eligible, skipped, reason }
+    SkippedUser { user, reason }
+    SlaStatus { rule_set_version, priority, paused, first_response, resolution }
+    MetricStatus { target_ms, state, elapsed_ms, remaining_ms, warning_at, deadline_at, met_at, breached_at }
+    WakeUp { at, kind, subject }
     ModuleInfo { name, crate_version, abi_version, schema_version, rule_kinds, ops }
     ValidationSummary { version, rules }
     CounterNeededAnswer { rule_set_version, role }
     SlaAnswer { sla }
     WakeUpAnswer { rule_set_version, next_wake_up }
-    KeywordMatch { rule, keyword, field, start, end, start_byte, end_byte }
-    PrioritizationDecision { priority, priority_source, previous, changed, outcome, rule, matches, reason }
-    SkippedUser { user, reason }
-    AssignmentDecision { outcome, rule, role, assignee, counter, eligible, skipped, reason }
     Classification { priority, rule, role }
-    Evaluation { rule_set_version, prioritization, assignment, sla, escalations, next_wake_up, trace }
     Escalation { rule, key, status, status_entered_at, due_at, role, assignee, set_priority, reason }
     EscalationCheck { rule_set_version, fired, priority, assignee, next_wake_up, trace }
-    MetricStatus { target_ms, state, elapsed_ms, remaining_ms, warning_at, deadline_at, met_at, breached_at }
-    SlaStatus { rule_set_version, priority, paused, first_response, resolution }
-    WakeUp { at, kind, subject }
     ComplianceCounts { met, breached, compliance_bp }
     PriorityCompliance { priority, first_response, resolution }
     ComplianceReport { rule_set_version, from, to, by_priority, total, tickets_without_target }
