@@ -1,7 +1,5 @@
 //! Time-in-status escalation: each rule fires at most once per entry into a status.
 
-use std::sync::Arc;
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -111,26 +109,21 @@ pub(crate) fn pending(
                     ConditionCheck::new(
                         "priority",
                         priority_ok,
-                        Arc::clone(&rule.expected_priority),
-                        Arc::clone(&texts.saw_priority),
+                        rule.expected_priority.clone(),
+                        texts.saw_priority.clone(),
                     ),
-                    ConditionCheck::new(
-                        "status",
-                        status_ok,
-                        Arc::clone(&rule.expected_status),
-                        Arc::clone(&texts.saw_status),
-                    ),
+                    ConditionCheck::new("status", status_ok, rule.expected_status.clone(), texts.saw_status.clone()),
                     ConditionCheck::new(
                         "time_in_status",
                         elapsed > rule.after_ms,
-                        Arc::clone(&rule.expected_after),
-                        Arc::clone(&texts.saw_elapsed),
+                        rule.expected_after.clone(),
+                        texts.saw_elapsed.clone(),
                     ),
                     ConditionCheck::new(
                         "not_yet_fired",
                         !fired,
-                        Arc::clone(&texts.expected_unfired),
-                        Arc::clone(if fired { &texts.fired } else { &texts.not_fired }),
+                        texts.expected_unfired.clone(),
+                        if fired { &texts.fired } else { &texts.not_fired }.clone(),
                     ),
                 ],
             );

@@ -2,7 +2,6 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -170,28 +169,28 @@ pub fn prioritize(rules: &RuleSet, ticket: &Ticket, trace: &mut Vec<TraceEntry>)
                 push_u64(&mut text, h.end_byte as u64);
                 text.into()
             }
-            None => Arc::clone(&explain.no_match),
+            None => explain.no_match.clone(),
         };
-        conditions.push(ConditionCheck::new("keywords", holds.keywords, Arc::clone(&explain.keywords), saw));
+        conditions.push(ConditionCheck::new("keywords", holds.keywords, explain.keywords.clone(), saw));
         if !rule.categories.is_empty() {
             conditions.push(ConditionCheck::new(
                 "category",
                 holds.category,
-                Arc::clone(&explain.categories),
-                Arc::clone(saw_category.get_or_insert_with(|| concat(&["`", &ticket.category, "`"]).into())),
+                explain.categories.clone(),
+                saw_category.get_or_insert_with(|| concat(&["`", &ticket.category, "`"]).into()).clone(),
             ));
         }
         if !rule.requesters.is_empty() {
             conditions.push(ConditionCheck::new(
                 "requester",
                 holds.requester,
-                Arc::clone(&explain.requesters),
-                Arc::clone(saw_requester.get_or_insert_with(|| concat(&["`", &ticket.requester, "`"]).into())),
+                explain.requesters.clone(),
+                saw_requester.get_or_insert_with(|| concat(&["`", &ticket.requester, "`"]).into()).clone(),
             ));
         }
         let mut entry = TraceEntry::new(RuleKind::Prioritization, &rule.id, conditions);
         if holds.all() {
-            entry.note = Some(Arc::clone(&explain.would_set));
+            entry.note = Some(explain.would_set.clone());
             winner = better(winner, index, rule);
             for h in rule_hits {
                 let text = field_text(ticket, h.field);
@@ -476,10 +475,10 @@ pub fn assign(
         let mut entry = TraceEntry::new(
             RuleKind::Assignment,
             &rule.id,
-            vec![ConditionCheck::new("category", matched, Arc::clone(&rule.expected), Arc::clone(&saw_category))],
+            vec![ConditionCheck::new("category", matched, rule.expected.clone(), saw_category.clone())],
         );
         if matched {
-            entry.note = Some(Arc::clone(&rule.note));
+            entry.note = Some(rule.note.clone());
             chosen = chosen.or(Some(rule));
         }
         trace.push(entry);

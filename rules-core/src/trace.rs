@@ -6,7 +6,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::write::json_str;
+use crate::write::{json_str, needs_escape};
 
 /// The kind of a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -31,7 +31,105 @@ impl RuleKind {
 
 /// Shared, immutable text: trace strings are mostly computed once per rule set (or once per
 /// evaluation) and shared by reference count, so a 500-rule trace costs no formatting per rule.
-pub type Text = Arc<str>;
+///
+/// It knows, from when it was made, whether JSON escapes any of its characters: most texts are
+/// made once per rule set and written into every answer, and the writer then copies them
+/// without looking at them again (the escape check was a third of `json_str`'s instructions;
+/// BENCHMARKS.md, "Stop 25"). Serialized, deserialized and described as a plain string.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Text {
+    text: Arc<str>,
+    /// Nothing in `text` needs escaping in JSON.
+    plain: bool,
+}
+
+impl Text {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Appends this text as a JSON string (as [`json_str`] does).
+    pub(crate) fn write_json_str(&self, out: &mut String) {
+        if self.plain {
+            out.reserve(self.text.len().saturating_add(2));
+            out.push('"');
+            out.push_str(&self.text);
+            out.push('"');
+        } else {
+            json_str(out, &self.text);
+        }
+    }
+}
+
+impl From<Arc<str>> for Text {
+    fn from(text: Arc<str>) -> Self {
+        let plain = !needs_escape(text.as_bytes());
+        Self { text, plain }
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
+        Arc::<str>::from(text).into()
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Self {
+        Arc::<str>::from(text).into()
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&*self.text, f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self::from)
+    }
+}
+
+impl JsonSchema for Text {
+    fn inline_schema() -> bool {
+        <str as JsonSchema>::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        <str as JsonSchema>::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        <str as JsonSchema>::schema_id()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        <str as JsonSchema>::json_schema(generator)
+    }
+}
 
 /// One condition of one rule, checked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -80,7 +178,7 @@ pub struct TraceEntry {
 impl TraceEntry {
     pub(crate) fn new(kind: RuleKind, rule: &Text, conditions: Vec<ConditionCheck>) -> Self {
         let matched = conditions.iter().all(|c| c.passed);
-        Self { kind, rule: Arc::clone(rule), matched, conditions, note: None }
+        Self { kind, rule: rule.clone(), matched, conditions, note: None }
     }
 }
 
@@ -106,7 +204,7 @@ impl TraceEntry {
             RuleKind::Escalation => out.push_str(r#"{"kind":"escalation","rule":"#),
             RuleKind::Sla => out.push_str(r#"{"kind":"sla","rule":"#),
         }
-        json_str(out, &self.rule);
+        self.rule.write_json_str(out);
         if self.matched {
             out.push_str(r#","matched":true,"conditions":["#);
         } else {
@@ -123,15 +221,15 @@ impl TraceEntry {
             } else {
                 out.push_str(r#","passed":false,"expected":"#);
             }
-            json_str(out, &check.expected);
+            check.expected.write_json_str(out);
             out.push_str(r#","saw":"#);
-            json_str(out, &check.saw);
+            check.saw.write_json_str(out);
             out.push('}');
         }
         out.push(']');
         if let Some(note) = &self.note {
             out.push_str(r#","note":"#);
-            json_str(out, note);
+            note.write_json_str(out);
         }
         out.push('}');
     }

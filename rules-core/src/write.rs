@@ -121,7 +121,7 @@ fn json_str_escaped(out: &mut String, text: &str) {
 /// A text of eight bytes or more ends with one more step over its last eight bytes, which
 /// overlap the steps before (a byte tested twice is still the same byte), instead of a loop over
 /// the last few bytes one by one.
-fn needs_escape(bytes: &[u8]) -> bool {
+pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let lanes = |byte: u8| ONES.wrapping_mul(u64::from(byte));
