@@ -41,11 +41,12 @@ setup() {
 }
 
 wasm_opt() { # in out [level]: binaryen from npm (wasm-pack's own download cannot reach its host)
-  # The features are rustc's defaults for wasm32-unknown-unknown; nothing newer, so that every
-  # browser and Wasmtime accept the result.
+  # The features are rustc's defaults for wasm32-unknown-unknown and fixed-width SIMD (which
+  # .cargo/config.toml turns on); nothing newer, so that every browser and Wasmtime accept the
+  # result.
   "$ROOT/tests/node/node_modules/.bin/wasm-opt" "${3:--Oz}" --strip-debug --strip-producers \
     --enable-bulk-memory --enable-sign-ext --enable-mutable-globals --enable-nontrapping-float-to-int \
-    --enable-reference-types --enable-multivalue "$1" -o "$2"
+    --enable-reference-types --enable-multivalue --enable-simd "$1" -o "$2"
 }
 
 build() {

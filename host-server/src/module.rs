@@ -45,13 +45,14 @@ impl Default for Limits {
     }
 }
 
-/// The WebAssembly proposals a rule module may not use: everything beyond the core features
-/// that rustc and every browser and Wasmtime accept (bulk memory, sign extension, mutable
-/// globals, non-trapping float-to-int, multi-value).
+/// The WebAssembly proposals a rule module may not use: everything beyond the features that
+/// rustc, every browser and Wasmtime accept (bulk memory, sign extension, mutable globals,
+/// non-trapping float-to-int, multi-value) and fixed-width SIMD, which both of our modules use
+/// for the keyword search (`rules-core/src/skip.rs`). Relaxed SIMD stays out: its results may
+/// differ between machines, and a rule module must decide alike wherever it runs.
 fn forbidden_features() -> WasmFeatures {
     WasmFeatures::THREADS
         | WasmFeatures::SHARED_EVERYTHING_THREADS
-        | WasmFeatures::SIMD
         | WasmFeatures::RELAXED_SIMD
         | WasmFeatures::REFERENCE_TYPES
         | WasmFeatures::MEMORY64

@@ -85,7 +85,12 @@ async fn every_rejection_names_its_check_and_reason() {
             "wasi_snapshot_preview1::fd_write",
         ),
         ("an unknown host function", simple("", r#"(import "env" "now" (func (result i64)))"#), "imports", "env::now"),
-        ("SIMD", simple("", "(func (result v128) (v128.const i64x2 0 0))"), "validation", "does not compile"),
+        (
+            "relaxed SIMD",
+            simple("", "(func (result v128) (i8x16.relaxed_swizzle (v128.const i64x2 0 0) (v128.const i64x2 0 0)))"),
+            "validation",
+            "does not compile",
+        ),
         (
             "threads (shared memory)",
             abi_module(1, REFUSAL, "", "", r#"(memory (export "memory") 2 2 shared)"#),

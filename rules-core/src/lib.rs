@@ -31,6 +31,7 @@ mod matcher;
 pub mod model;
 pub mod read;
 pub mod ruleset;
+mod skip;
 pub mod sla;
 pub mod trace;
 pub mod write;
