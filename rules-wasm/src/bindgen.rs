@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 
+use js_sys::JsString;
 use rules_core::codec::{CheckInput, EvaluateInput, ModuleInfo};
 use rules_core::escalate::EscalationCheck;
 use rules_core::evaluate::{Classification, ClassificationKey};
@@ -21,6 +22,65 @@ export type Millis = number;
 
 thread_local! {
     static CODEC: RefCell<Codec> = RefCell::new(Codec::new());
+}
+
+// How `RuleEngine::classify` takes its four texts: written by `TextEncoder.encodeInto` straight
+// into a buffer the engine keeps, with one call across. wasm-bindgen's own `&str` parameters
+// cost an allocation, a free and a JavaScript loop of one character at a time per text: for a
+// 275-character ticket, two thirds of what `classify` took besides the keyword search
+// (BENCHMARKS.md, "classify in the browser package").
+#[wasm_bindgen(inline_js = r#"
+const encoder = new TextEncoder();
+let memory = null;
+let bytes = new Uint8Array(0);
+let words = new Uint32Array(0);
+export function bind_memory(m) { memory = m; }
+// Writes `text` as UTF-8 from byte `at`; returns the bytes written. Short ASCII texts by a
+// loop: a call to encodeInto costs about what thirty characters do.
+function put(text, at) {
+  const n = text.length;
+  if (n < 32) {
+    let i = 0;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (c > 0x7f) break;
+      bytes[at + i] = c;
+    }
+    if (i === n) return n;
+  }
+  return encoder.encodeInto(text, bytes.subarray(at)).written;
+}
+// Writes a, b, c and d as UTF-8 one after another from byte `at` (at most `capacity` bytes)
+// and their byte lengths into the four u32 at `lengths`. Returns 0, or the capacity needed
+// when `capacity` is short (then nothing is written).
+export function encode_texts(at, capacity, lengths, a, b, c, d) {
+  const need = 3 * (a.length + b.length + c.length + d.length);
+  if (need > capacity) return need;
+  // A view of a memory that has grown since is detached, of length 0.
+  if (bytes.length === 0) {
+    bytes = new Uint8Array(memory.buffer);
+    words = new Uint32Array(memory.buffer);
+  }
+  const w = lengths >>> 2;
+  let end = at;
+  end += words[w] = put(a, end);
+  end += words[w + 1] = put(b, end);
+  end += words[w + 2] = put(c, end);
+  words[w + 3] = put(d, end);
+  return 0;
+}
+"#)]
+extern "C" {
+    fn bind_memory(memory: &JsValue);
+    fn encode_texts(
+        at: u32,
+        capacity: u32,
+        lengths: u32,
+        a: &JsString,
+        b: &JsString,
+        c: &JsString,
+        d: &JsString,
+    ) -> u32;
 }
 
 /// Answers one codec request (JSON text in, JSON text out): byte-for-byte what the server's
@@ -90,6 +150,8 @@ pub struct RuleEngine {
     /// (prioritization rules + 1) × (assignment rules + 1) entries, only those seen; sorted by
     /// key and binary-searched (a `BTreeMap` of this type was 4 KB of package).
     classified: RefCell<Vec<(ClassificationKey, Ts<Classification>)>>,
+    /// Where `classify` has its texts written (see `encode_texts`); grown as texts need.
+    texts: RefCell<Vec<u8>>,
 }
 
 #[wasm_bindgen]
@@ -98,7 +160,8 @@ impl RuleEngine {
     #[wasm_bindgen(constructor)]
     pub fn new(rule_set: Ts<RuleSetSpec>) -> Result<RuleEngine, JsError> {
         let rules = RuleSet::from_json(&json_text(&rule_set)?).map_err(problems)?;
-        Ok(Self { rules, classified: RefCell::default() })
+        bind_memory(&wasm_bindgen::memory());
+        Ok(Self { rules, classified: RefCell::default(), texts: RefCell::default() })
     }
 
     /// The rule set's version.
@@ -111,13 +174,56 @@ impl RuleEngine {
     /// keystroke. Equals what `evaluate` decides for an unprioritized ticket. The object is
     /// frozen and shared by every call that classifies alike, so an unchanged answer is the
     /// same object (`===`).
+    ///
+    /// Throws only on a fault of the package itself. Its result is not a `Result`: wasm-bindgen
+    /// returns one through a shim that cost a twentieth of the call.
     pub fn classify(
         &self,
-        title: &str,
-        description: &str,
-        category: &str,
-        requester: &str,
+        title: &JsString,
+        description: &JsString,
+        category: &JsString,
+        requester: &JsString,
+    ) -> Ts<Classification> {
+        match self.classify_texts(title, description, category, requester) {
+            Ok(answer) => answer,
+            Err(e) => wasm_bindgen::throw_val(e.into()),
+        }
+    }
+}
+
+impl RuleEngine {
+    /// [`RuleEngine::classify`], its faults as errors.
+    fn classify_texts(
+        &self,
+        title: &JsString,
+        description: &JsString,
+        category: &JsString,
+        requester: &JsString,
     ) -> Result<Ts<Classification>, JsError> {
+        let mut texts = self.texts.try_borrow_mut().map_err(|_| JsError::new("classify re-entered"))?;
+        let mut lengths = [0u32; 4];
+        loop {
+            let capacity = u32::try_from(texts.len()).unwrap_or(u32::MAX);
+            // Addresses as numbers: the module's memory is 32-bit.
+            let (at, lengths_at) = (texts.as_mut_ptr() as u32, lengths.as_mut_ptr() as u32);
+            match encode_texts(at, capacity, lengths_at, title, description, category, requester) {
+                0 => break,
+                need => texts.resize(usize::try_from(need).unwrap_or(usize::MAX), 0),
+            }
+        }
+        // `encodeInto` writes well-formed UTF-8 (a lone surrogate becomes U+FFFD, as with
+        // wasm-bindgen's strings) within the capacity asked for; checked all the same.
+        let mut rest: &[u8] = &texts;
+        let mut split = [""; 4];
+        for (text, len) in split.iter_mut().zip(lengths) {
+            let (bytes, after) = usize::try_from(len)
+                .ok()
+                .and_then(|len| rest.split_at_checked(len))
+                .ok_or_else(|| JsError::new("texts longer than their buffer"))?;
+            *text = std::str::from_utf8(bytes).map_err(|_| JsError::new("texts are not UTF-8"))?;
+            rest = after;
+        }
+        let [title, description, category, requester] = split;
         let key = rules_core::classification_key(&self.rules, title, description, category, requester);
         let place = match self.classified.try_borrow() {
             Ok(known) => match known.binary_search_by(|(k, _)| k.cmp(&key)) {
@@ -136,7 +242,10 @@ impl RuleEngine {
         }
         Ok(answer)
     }
+}
 
+#[wasm_bindgen]
+impl RuleEngine {
     /// Prioritizes and assigns a ticket (see the codec's `evaluate`).
     pub fn evaluate(&self, input: Ts<EvaluateInput>) -> Result<Ts<Evaluation>, JsError> {
         let input = from_js(&input)?;

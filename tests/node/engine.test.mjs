@@ -41,6 +41,51 @@ test('RuleEngine.classify equals the priority and role of evaluate', () => {
   }
 });
 
+test('RuleEngine.classify reads any text as evaluate does: non-ASCII, lone surrogates, long, growing', () => {
+  // classify writes the texts into the module's memory itself (encodeInto, or a loop for short
+  // ASCII); evaluate takes them through JSON. Both must see the same characters.
+  const withRoles = structuredClone(ruleSet);
+  withRoles.prioritization.push(
+    { id: 'café', priority: 'Low', keywords: ['café'] },
+    { id: 'emoji', priority: 'Low', keywords: ['🔥fire'], match_mode: 'substring' },
+    { id: 'requester', priority: 'High', keywords: ['printer'], requesters: ['émile@example.com'] },
+  );
+  const engine = new RuleEngine(withRoles);
+  const cases = [
+    ['', '', '', ''],
+    ['short café', '', 'Hardware', ''],
+    ['Café', 'x', 'Hardware', ''],
+    ['🔥fire', 'the 🔥fire is down', 'Software', ''],
+    ['lone \ud800 surrogate down', 'and \udfff here', 'Hardware', ''],
+    ['printer', '', 'Hardware', 'émile@example.com'],
+    ['printer', '', 'Hardware', 'emile@example.com'],
+    ['x'.repeat(31) + 'é', 'urgent', 'ProductionChange', ''],
+    ['no keyword at all', 'ü'.repeat(40), 'Access', ''],
+    ['x', 'é '.repeat(20_000) + 'outage', 'Hardware', ''],
+  ];
+  const check = ([title, description, category, requester]) => {
+    // A lone surrogate reaches classify as U+FFFD (encodeInto's replacement, as for every
+    // wasm-bindgen string); the codec's JSON refuses it, so evaluate gets it replaced.
+    const t = { title: title.toWellFormed(), description: description.toWellFormed(), category, created_at: T0, requester };
+    const full = engine.evaluate({ ticket: t, now: T0 });
+    const lean = engine.classify(title, description, category, requester);
+    const label = `${title.slice(0, 40)} / ${description.slice(0, 40)}`;
+    assert.equal(lean.priority, full.prioritization.priority, label);
+    assert.equal(lean.rule ?? null, full.prioritization.rule ?? null, label);
+    assert.equal(lean.role ?? null, full.assignment.role ?? null, label);
+  };
+  cases.forEach(check);
+  assert.equal(engine.classify('Café', '', '', '').rule, 'café');
+  assert.equal(engine.classify('🔥fire', '', '', '').rule, 'emoji');
+  // Beyond the codec's 64 KiB per text (classify has no limit), twice larger each time: the
+  // module's memory grows under classify's views of it, which must follow.
+  assert.equal(engine.classify('x', 'é '.repeat(300_000) + 'outage', '', '').rule, 'outage');
+  assert.equal(engine.classify('x', 'a '.repeat(2_000_000) + 'urgent', '', '').rule, 'urgent');
+  assert.equal(engine.classify('x', 'a '.repeat(2_000_000) + 'urgently', '', '').rule, null);
+  cases.forEach(check);
+  assert.equal(engine.classify('down\ud800', '', '', '').rule, 'down', 'U+FFFD is no word character');
+});
+
 test('RuleEngine.classify hands out one frozen object per decision', () => {
   const engine = new RuleEngine(ruleSet);
   const first = engine.classify('Deploy is DOWN', '', 'ProductionChange', '');
