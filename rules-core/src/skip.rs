@@ -11,8 +11,10 @@
 //!
 //! In WebAssembly with SIMD (both rule modules are built with it), sixteen positions take a
 //! dozen vector instructions, where the automaton's table lookups form one chain of dependent
-//! loads, a byte at a time. Elsewhere the same steps run on arrays of sixteen bytes, which is
-//! how the tests check the method natively.
+//! loads, a byte at a time. Elsewhere each leading byte has one 256-entry table (the two nibble
+//! entries already combined): three loads a position that do not wait on each other. The unit
+//! tests below check the tables natively; the vector steps are checked through the rule
+//! modules, by the parity corpus and the property tests in Wasmtime and Node.
 
 /// At most this many leading bytes of each keyword are compared.
 pub(crate) const MAX_WIDTH: usize = 3;
