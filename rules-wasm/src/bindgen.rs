@@ -55,7 +55,7 @@ function put(text, at) {
 // when `capacity` is short (then nothing is written).
 export function encode_texts(at, capacity, lengths, a, b, c, d) {
   const need = 3 * (a.length + b.length + c.length + d.length);
-  if (need > capacity) return need;
+  if (need > capacity) return Math.min(need, 0xffffffff);
   // A view of a memory that has grown since is detached, of length 0.
   if (bytes.length === 0) {
     bytes = new Uint8Array(memory.buffer);
@@ -175,7 +175,8 @@ impl RuleEngine {
     /// frozen and shared by every call that classifies alike, so an unchanged answer is the
     /// same object (`===`).
     ///
-    /// Throws only on a fault of the package itself. Its result is not a `Result`: wasm-bindgen
+    /// Throws only when the texts do not fit the module's memory (gigabytes), or on a fault of
+    /// the package itself. Its result is not a `Result`: wasm-bindgen
     /// returns one through a shim that cost a twentieth of the call.
     pub fn classify(
         &self,
@@ -202,13 +203,22 @@ impl RuleEngine {
     ) -> Result<Ts<Classification>, JsError> {
         let mut texts = self.texts.try_borrow_mut().map_err(|_| JsError::new("classify re-entered"))?;
         let mut lengths = [0u32; 4];
-        loop {
+        let mut encode = |texts: &mut Vec<u8>| {
             let capacity = u32::try_from(texts.len()).unwrap_or(u32::MAX);
             // Addresses as numbers: the module's memory is 32-bit.
             let (at, lengths_at) = (texts.as_mut_ptr() as u32, lengths.as_mut_ptr() as u32);
-            match encode_texts(at, capacity, lengths_at, title, description, category, requester) {
-                0 => break,
-                need => texts.resize(usize::try_from(need).unwrap_or(usize::MAX), 0),
+            encode_texts(at, capacity, lengths_at, title, description, category, requester)
+        };
+        let need = encode(&mut texts);
+        if need != 0 {
+            // Grown once, to what the texts can take (three bytes per UTF-16 unit), or refused
+            // without aborting the module when its memory cannot hold that.
+            let more = usize::try_from(need).unwrap_or(usize::MAX).saturating_sub(texts.len());
+            texts.try_reserve_exact(more).map_err(|_| JsError::new("texts too long for the module's memory"))?;
+            let len = texts.len().saturating_add(more);
+            texts.resize(len, 0);
+            if encode(&mut texts) != 0 {
+                return Err(JsError::new("texts too long for the module's memory"));
             }
         }
         // `encodeInto` writes well-formed UTF-8 (a lone surrogate becomes U+FFFD, as with
