@@ -482,7 +482,7 @@ impl Codec {
                 Outcome::Validate(ValidationSummary { version: rules.version, rules: rules.rule_counts() })
             }
             Op::Evaluate => {
-                let (rules, ticket) = (rules.ok_or_else(missing)?, request.ticket.as_ref().ok_or_else(missing)?);
+                let (rules, ticket) = (rules.ok_or_else(missing)?, request.ticket.ok_or_else(missing)?);
                 let counters = request.counters.unwrap_or_default();
                 Outcome::Evaluate(crate::evaluate::evaluate(rules, ticket, &users, &counters, now))
             }
@@ -553,9 +553,9 @@ pub struct EvaluateInput {
 
 impl EvaluateInput {
     /// Checks the input as the codec would, then evaluates.
-    pub fn evaluate(&self, rules: &RuleSet) -> Result<Evaluation, Vec<Problem>> {
+    pub fn evaluate(self, rules: &RuleSet) -> Result<Evaluation, Vec<Problem>> {
         checked(&self.ticket, self.now, &self.users)?;
-        Ok(crate::evaluate::evaluate(rules, &self.ticket, &self.users, &self.counters, self.now))
+        Ok(crate::evaluate::evaluate(rules, self.ticket, &self.users, &self.counters, self.now))
     }
 }
 

@@ -588,9 +588,12 @@ pub struct Evaluation {
 
 /// Prioritizes and assigns a ticket after a change, and reads what follows from the result:
 /// SLA clocks, the escalation timeline and the next wake-up.
+///
+/// Takes the ticket by value: the ticket as decided is the same one changed in place, not a
+/// copy of its texts (a kilobyte of description, per evaluation).
 pub fn evaluate(
     rules: &RuleSet,
-    ticket: &Ticket,
+    ticket: Ticket,
     users: &[User],
     counters: &BTreeMap<String, u64>,
     now: crate::model::Millis,
@@ -600,9 +603,9 @@ pub fn evaluate(
     let mut trace = Vec::with_capacity(
         rules.prioritization.len().saturating_add(rules.assignment.len()).saturating_add(rules.escalation.len()),
     );
-    let prioritization = prioritize(rules, ticket, &mut trace);
-    let assignment = assign(rules, ticket, users, counters, &mut trace);
-    let mut after = ticket.clone();
+    let prioritization = prioritize(rules, &ticket, &mut trace);
+    let assignment = assign(rules, &ticket, users, counters, &mut trace);
+    let mut after = ticket;
     after.priority = Some(prioritization.priority);
     after.priority_source = prioritization.priority_source;
     after.assignee.clone_from(&assignment.assignee);
