@@ -1,5 +1,6 @@
 //! The built artifacts: the host-abi module imports nothing and exports the ABI; the JSON
-//! Schemas in `schema/` are the ones the types generate.
+//! Schemas in `schema/` are the ones the types generate; rules-core's native benchmark reads
+//! the request the workload makes.
 
 use nixflow_tests::{host_module_path, repo_root};
 
@@ -65,4 +66,19 @@ fn json_schemas_are_up_to_date() {
             path.display()
         );
     }
+}
+
+#[test]
+fn native_benchmark_request_is_the_workloads() {
+    let path = repo_root().join("rules-core/benches/typical-request.json");
+    let generated = nixflow_tests::workload::evaluate_request(&nixflow_tests::workload::default_rules());
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).expect("write");
+    }
+    let committed = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is stale; regenerate with `UPDATE_SCHEMA=1 cargo test -p nixflow-tests --test artifacts`",
+        path.display()
+    );
 }
