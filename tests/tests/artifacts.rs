@@ -53,29 +53,27 @@ fn json_schemas_are_up_to_date() {
     for (name, schema) in
         [("request", rules_core::codec::request_schema()), ("answer", rules_core::codec::answer_schema())]
     {
-        let path = dir.join(format!("{name}.schema.json"));
         let generated = format!("{}\n", serde_json::to_string_pretty(&schema).expect("encode"));
-        if std::env::var_os("UPDATE_SCHEMA").is_some() {
-            std::fs::create_dir_all(&dir).expect("mkdir");
-            std::fs::write(&path, &generated).expect("write");
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "{} is stale; regenerate with `UPDATE_SCHEMA=1 cargo test -p nixflow-tests --test artifacts`",
-            path.display()
-        );
+        assert_generated(&dir.join(format!("{name}.schema.json")), generated.as_bytes());
     }
 }
 
 #[test]
 fn native_benchmark_request_is_the_workloads() {
-    let path = repo_root().join("rules-core/benches/typical-request.json");
     let generated = nixflow_tests::workload::evaluate_request(&nixflow_tests::workload::default_rules());
+    assert_generated(&repo_root().join("rules-core/benches/typical-request.json"), &generated);
+}
+
+/// A committed file generated from the sources equals what they generate now; with
+/// `UPDATE_SCHEMA` set, it is written first.
+fn assert_generated(path: &std::path::Path, generated: &[u8]) {
     if std::env::var_os("UPDATE_SCHEMA").is_some() {
-        std::fs::write(&path, &generated).expect("write");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("mkdir");
+        }
+        std::fs::write(path, generated).expect("write");
     }
-    let committed = std::fs::read(&path).unwrap_or_default();
+    let committed = std::fs::read(path).unwrap_or_default();
     assert!(
         committed == generated,
         "{} is stale; regenerate with `UPDATE_SCHEMA=1 cargo test -p nixflow-tests --test artifacts`",
