@@ -115,9 +115,10 @@ case "${1:-}" in
   bench)
     setup
     build
-    # Native evaluation as release builds it (fat LTO), in a binary of rules-core alone; then
-    # the same request natively and in Wasmtime side by side (the ci-like bench profile).
-    cargo bench -p rules-core --bench native --profile release
+    # Native evaluation as release builds it (fat LTO), in a binary of rules-core alone, with the
+    # server's allocator and with the system's; then the same request natively and in Wasmtime
+    # side by side (the ci-like bench profile).
+    cargo bench -p rules-core --bench native --bench native_system --profile release
     cargo bench -p nixflow-tests --bench evaluate
     (cd tests/node && node bench/peers.mjs)
     # A tick over 1,000,000 open tickets against a full scan, and deadline lag (needs Redis).

@@ -8,6 +8,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use host_server::module::{Limits, RuleModule, pooled_engine};
 use nixflow_tests::{host_module_path, workload};
 
+/// The server binary's allocator (`host-server/src/main.rs`), for native evaluation and for
+/// Wasmtime's host side alike.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn evaluate(c: &mut Criterion) {
     let module = RuleModule::from_file(host_module_path(), Limits::default()).expect("module");
     let limits = Limits::default();

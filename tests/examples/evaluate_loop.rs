@@ -14,6 +14,10 @@
 
 use host_server::module::{Limits, RuleModule};
 
+/// The server binary's allocator (`host-server/src/main.rs`), as in the benchmarks.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One evaluation: request bytes in, answer text out.
 type Call = Box<dyn FnMut(&[u8]) -> String>;
 
