@@ -173,11 +173,24 @@ impl ToJson for bool {
 
 /// Appends `n` in decimal, as `Display` writes it.
 ///
-/// Ours rather than `write!(out, "{n}")`: through `core::fmt`'s `Formatter`, the 18 integers
-/// of an `evaluate` answer cost the host module 4.9 k more instructions (BENCHMARKS.md, "Stop
-/// 24"). A test holds it to `Display` across the whole range.
-#[inline(never)]
+/// Not `write!(out, "{n}")`: through `core::fmt`'s `Formatter`, the 18 integers of an
+/// `evaluate` answer cost the host module 4.9 k more instructions (BENCHMARKS.md, "Stop 24").
+/// Natively this is the `itoa` crate (serde_json's), two digits a step from a table: 240
+/// instructions an integer fewer than [`push_digits`], 6 % of a native evaluation ("Stop 28").
+/// The rule modules keep [`push_digits`], which costs them no table and no bytes they do not
+/// have. A test holds both to `Display` across the whole range.
+#[inline]
 pub fn push_u64(out: &mut String, n: u64) {
+    #[cfg(not(target_family = "wasm"))]
+    out.push_str(itoa::Buffer::new().format(n));
+    #[cfg(target_family = "wasm")]
+    push_digits(out, n);
+}
+
+/// [`push_u64`] in the rule modules: one digit a step.
+#[cfg_attr(not(any(target_family = "wasm", test)), allow(dead_code, reason = "the rule modules' path"))]
+#[inline(never)]
+fn push_digits(out: &mut String, n: u64) {
     let mut digits = [0u8; 20];
     let mut start = digits.len();
     let mut rest = n;
@@ -454,10 +467,15 @@ mod tests {
             let mut out = String::new();
             push_u64(&mut out, n as u64);
             assert_eq!(out, (n as u64).to_string());
+            let mut out = String::from("y");
+            push_digits(&mut out, n as u64);
+            assert_eq!(out, format!("y{}", n as u64));
         }
-        let mut out = String::new();
-        push_u64(&mut out, u64::MAX);
-        assert_eq!(out, "18446744073709551615");
+        for push in [push_u64, push_digits] {
+            let mut out = String::new();
+            push(&mut out, u64::MAX);
+            assert_eq!(out, "18446744073709551615");
+        }
     }
 
     #[test]
