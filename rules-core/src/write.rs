@@ -175,8 +175,8 @@ impl ToJson for bool {
 ///
 /// Not `write!(out, "{n}")`: through `core::fmt`'s `Formatter`, the 18 integers of an
 /// `evaluate` answer cost the host module 4.9 k more instructions (BENCHMARKS.md, "Stop 24").
-/// Natively this is the `itoa` crate (serde_json's), two digits a step from a table: 240
-/// instructions an integer fewer than [`push_digits`], 6 % of a native evaluation ("Stop 28").
+/// Natively this is the `itoa` crate (serde_json's), two digits a step from a table: about 170
+/// instructions an integer fewer than [`push_digits`], 4 % of a native evaluation ("Stop 28").
 /// The rule modules keep [`push_digits`], which costs them no table and no bytes they do not
 /// have. A test holds both to `Display` across the whole range.
 #[inline]
