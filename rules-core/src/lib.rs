@@ -34,6 +34,8 @@ pub mod ruleset;
 mod skip;
 pub mod sla;
 pub mod trace;
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wide;
 pub mod write;
 
 pub use codec::{ABI_VERSION, Answer, Codec, Outcome, Request, SCHEMA_VERSION, call};

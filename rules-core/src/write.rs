@@ -171,46 +171,20 @@ impl ToJson for bool {
     }
 }
 
-/// Appends `n` in decimal, as `Display` writes it.
+/// Appends `n` in decimal, as `Display` writes it: by the `itoa` crate (serde_json's), two
+/// digits a step from a table.
 ///
 /// Not `write!(out, "{n}")`: through `core::fmt`'s `Formatter`, the 18 integers of an
 /// `evaluate` answer cost the host module 4.9 k more instructions (BENCHMARKS.md, "Stop 24").
-/// Natively this is the `itoa` crate (serde_json's), two digits a step from a table: about 170
-/// instructions an integer fewer than [`push_digits`], 4 % of a native evaluation ("Stop 28").
-/// The rule modules keep [`push_digits`], which costs them no table and no bytes they do not
-/// have. A test holds both to `Display` across the whole range.
-#[inline]
+/// The rule modules wrote one digit a step until stop 29, into a buffer and then char by char
+/// into `out`: 520 instructions an integer in Wasmtime, with the fuel and epoch checks of two
+/// loop rounds per digit; `itoa` takes 250 there (BENCHMARKS.md, "Stop 29"). Out of line in
+/// the modules, so that its code is there once (26 call sites); natively inlined where LLVM
+/// likes. A test holds it to `Display` across the whole range.
+#[cfg_attr(target_family = "wasm", inline(never))]
+#[cfg_attr(not(target_family = "wasm"), inline)]
 pub fn push_u64(out: &mut String, n: u64) {
-    #[cfg(not(target_family = "wasm"))]
     out.push_str(itoa::Buffer::new().format(n));
-    #[cfg(target_family = "wasm")]
-    push_digits(out, n);
-}
-
-/// [`push_u64`] in the rule modules: one digit a step.
-#[cfg_attr(not(any(target_family = "wasm", test)), allow(dead_code, reason = "the rule modules' path"))]
-#[inline(never)]
-fn push_digits(out: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = n;
-    for (i, slot) in digits.iter_mut().enumerate().rev() {
-        // `rest % 10` is below 10, so the digit is an ASCII digit.
-        *slot = b'0' | u8::try_from(rest % 10).unwrap_or_default();
-        rest /= 10;
-        start = i;
-        if rest == 0 {
-            break;
-        }
-    }
-    // Char by char: `str::from_utf8` of the digits cost more than writing them in the host
-    // module. The mask shows the compiler that each is ASCII, so `push` takes its one-byte path
-    // instead of encoding a `char` (BENCHMARKS.md, "Stop 25").
-    let digits = digits.get(start..).unwrap_or_default();
-    out.reserve(digits.len());
-    for &digit in digits {
-        out.push(char::from(digit & 0x7f));
-    }
 }
 
 /// The parts one after the other, in one allocation: a `format!` of strings alone, without
@@ -467,15 +441,10 @@ mod tests {
             let mut out = String::new();
             push_u64(&mut out, n as u64);
             assert_eq!(out, (n as u64).to_string());
-            let mut out = String::from("y");
-            push_digits(&mut out, n as u64);
-            assert_eq!(out, format!("y{}", n as u64));
         }
-        for push in [push_u64, push_digits] {
-            let mut out = String::new();
-            push(&mut out, u64::MAX);
-            assert_eq!(out, "18446744073709551615");
-        }
+        let mut out = String::new();
+        push_u64(&mut out, u64::MAX);
+        assert_eq!(out, "18446744073709551615");
     }
 
     #[test]
