@@ -369,7 +369,11 @@ impl<'a> Reader<'a> {
     /// Many bytes a step ([`Reader::skip_plain_wide`]), then one at a time near the input's end.
     #[inline]
     fn skip_plain(&mut self) {
-        self.skip_plain_wide();
+        // Natively, done when the wide steps stopped at such a byte; the rule modules look at
+        // it once more below, which costs them fewer bytes of module than the branch.
+        if self.skip_plain_wide() && cfg!(not(target_family = "wasm")) {
+            return;
+        }
         while let Some(b) = self.peek() {
             if b == b'"' || b == b'\\' || b < 0x20 {
                 return;
@@ -382,10 +386,10 @@ impl<'a> Reader<'a> {
     /// (`skip_to_escape`): a lane of `x - 0x20…20` that borrows, where `x` had its top bit clear,
     /// was below 0x20; XOR with a repeated byte turns "equals it" into "is zero", tested the same
     /// way. Borrows only carry into later lanes, so the first flagged lane is a real one. Stops at
-    /// the first byte needing attention, or before the last few bytes of the input.
+    /// the first byte needing attention (and says so), or before the last few bytes of the input.
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     #[inline]
-    fn skip_plain_wide(&mut self) {
+    fn skip_plain_wide(&mut self) -> bool {
         const ONES: u64 = 0x0101_0101_0101_0101;
         const HIGH: u64 = 0x8080_8080_8080_8080;
         const QUOTES: u64 = ONES.wrapping_mul(b'"' as u64);
@@ -403,10 +407,11 @@ impl<'a> Reader<'a> {
                 & HIGH;
             if found != 0 {
                 self.pos = self.pos.saturating_add(found.trailing_zeros().wrapping_div(8) as usize);
-                return;
+                return true;
             }
             self.pos = self.pos.saturating_add(8);
         }
+        false
     }
 
     /// [`Reader::skip_plain_wide`] in the rule modules: sixteen bytes a step with WebAssembly
@@ -414,19 +419,20 @@ impl<'a> Reader<'a> {
     /// once. Each round of a loop there also pays Wasmtime's fuel and epoch checks.
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     #[inline]
-    fn skip_plain_wide(&mut self) {
+    fn skip_plain_wide(&mut self) -> bool {
         use core::arch::wasm32::{u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128_or};
         let rest = self.bytes.get(self.pos..).unwrap_or_default();
         let (chunks, _) = rest.as_chunks::<16>();
         // At most `rest.len()`: no overflow.
         let mut skipped: usize = 0;
+        let mut found = 0;
         for chunk in chunks {
             let x = crate::wide::load(chunk);
             let special = v128_or(
                 v128_or(u8x16_eq(x, u8x16_splat(b'"')), u8x16_eq(x, u8x16_splat(b'\\'))),
                 u8x16_lt(x, u8x16_splat(0x20)),
             );
-            let found = u8x16_bitmask(special);
+            found = u8x16_bitmask(special);
             if found != 0 {
                 skipped = skipped.wrapping_add(found.trailing_zeros() as usize);
                 break;
@@ -434,6 +440,7 @@ impl<'a> Reader<'a> {
             skipped = skipped.wrapping_add(16);
         }
         self.pos = self.pos.wrapping_add(skipped);
+        found != 0
     }
 
     /// Skips a string (the opening quote consumed), checking its escapes' syntax only: a
