@@ -178,7 +178,7 @@ impl ToJson for bool {
 /// `evaluate` answer cost the host module 4.9 k more instructions (BENCHMARKS.md, "Stop 24").
 /// The rule modules wrote one digit a step until stop 29, into a buffer and then char by char
 /// into `out`: 520 instructions an integer in Wasmtime, with the fuel and epoch checks of two
-/// loop rounds per digit; `itoa` takes 250 there (BENCHMARKS.md, "Stop 29"). Out of line in
+/// loop rounds per digit; `itoa` takes about 190 there (BENCHMARKS.md, "Stop 29"). Out of line in
 /// the modules, so that its code is there once (26 call sites); natively inlined where LLVM
 /// likes. A test holds it to `Display` across the whole range.
 #[cfg_attr(target_family = "wasm", inline(never))]
