@@ -2,8 +2,8 @@
 //! bytes answered with a structured failure, and invariants of the decisions themselves.
 
 use nixflow_tests::generate::{Rng, garbage, request};
-use nixflow_tests::{Native, Node, Runtime, Wasmtime, assert_parity};
-use serde_json::Value;
+use nixflow_tests::{Native, Node, Runtime, Wasmtime, assert_parity, workload};
+use serde_json::{Value, json};
 
 const SEED: u64 = 0x4E49_5846_4C4F_5721; // "NIXFLOW!"
 
@@ -21,6 +21,54 @@ fn ten_thousand_generated_requests_agree_in_native_and_wasmtime() {
     // The generator must exercise the decisions, not only the error paths.
     let successes = answers.iter().filter(|a| a.starts_with(r#"{"type":"success""#)).count();
     assert!(successes > 7_000, "only {successes} of 10000 generated requests succeeded");
+}
+
+/// The rule modules scan texts sixteen bytes a round with WebAssembly SIMD where native code
+/// steps through eight-byte words: the reader's scan for a string's end or escape, and the
+/// matcher's test for ASCII text (which decides whether a text is case-folded before the
+/// search). A byte that needs the reader's attention, or a character that only folding
+/// matches, at every position across two rounds, in texts ending at every lane, must be seen
+/// alike by both.
+#[test]
+fn every_position_of_the_wide_scans_agrees_in_native_and_wasmtime() {
+    let mut rules = workload::default_rules();
+    let Some(prioritization) = rules["prioritization"].as_array_mut() else { panic!("default rules") };
+    prioritization.push(json!({"id": "street", "keywords": ["strasse"], "priority": "Critical"}));
+    let specials = [("quote", "\""), ("backslash", "\\"), ("newline", "\n"), ("control", "\u{1}"), ("sharp s", "ß")];
+    let (mut names, mut requests) = (Vec::new(), Vec::new());
+    let mut folded = 0;
+    for at in 0..40 {
+        for tail in [0, 1, 2, 7, 8, 9, 15, 16, 17] {
+            for (label, special) in specials {
+                // `straße` matches `strasse` only when the text is folded.
+                let text = format!("{}stra{special}e urgent{}", " ".repeat(at), "b".repeat(tail));
+                let mut ticket = workload::typical_ticket();
+                ticket["description"] = json!(text);
+                ticket["title"] = json!(format!("{}{special}", "t".repeat(at)));
+                let request = json!({"op": "evaluate", "rule_set": rules, "ticket": ticket, "now": 1_735_689_600_000_i64,
+                                     "users": workload::users(), "counters": {"Engineer": 17}});
+                names.push(format!("{label} after {at} bytes, {tail} after the keyword"));
+                requests.push(serde_json::to_vec(&request).expect("encode"));
+                folded += usize::from(label == "sharp s");
+            }
+            // A raw control character (not escaped): refused where the scan stops.
+            let mut ticket = workload::typical_ticket();
+            ticket["description"] = json!(format!("{}@@{}", " ".repeat(at), "b".repeat(tail)));
+            let request = json!({"op": "evaluate", "rule_set": rules, "ticket": ticket, "now": 1_735_689_600_000_i64,
+                                 "users": workload::users(), "counters": {}});
+            let text = serde_json::to_string(&request).expect("encode").replace("@@", "\u{1}");
+            names.push(format!("a raw control character after {at} bytes, {tail} after it"));
+            requests.push(text.into_bytes());
+        }
+    }
+    let answers = assert_parity(&names, &requests, &mut [&mut Wasmtime::new(false)]);
+    // The checks can fail: every folded text set Critical by `street`, every raw control
+    // character was refused.
+    let street =
+        answers.iter().filter(|a| a.contains(r#""priority":"Critical","priority_source":"automation""#)).count();
+    assert_eq!(street, folded, "answers where `straße` matched `strasse`");
+    let refused = answers.iter().filter(|a| a.contains("control character")).count();
+    assert_eq!(refused, 40 * 9);
 }
 
 /// The codec writes answers with its own writer (`rules_core::write`): its bytes must be
