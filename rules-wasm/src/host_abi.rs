@@ -166,25 +166,47 @@ pub unsafe extern "C" fn memcmp(a: *const u8, b: *const u8, n: usize) -> i32 {
 }
 
 /// `memcmp`'s answer for two slices of equal length: the difference of the first differing
-/// bytes, else 0. Eight bytes a step. It must not compare slices with `==` or `cmp` itself,
-/// which would call `memcmp`, that is, this.
+/// bytes, else 0. Eight bytes a step, then the last eight bytes once more (overlapping the
+/// steps before, equal there), or a text under eight bytes as one word: no loop over the last
+/// few bytes, whose every round a rule module pays fuel and epoch checks for (ids and role
+/// names are this short). It must not compare slices with `==` or `cmp` itself, which would
+/// call `memcmp`, that is, this.
 #[cfg_attr(not(target_family = "wasm"), allow(dead_code, reason = "the host module's memcmp; tested natively"))]
 fn compare_bytes(a: &[u8], b: &[u8]) -> i32 {
-    let ((a_words, a_tail), (b_words, b_tail)) = (a.as_chunks::<8>(), b.as_chunks::<8>());
+    /// The difference of the first differing bytes of two words read little-endian: the lowest
+    /// differing lane is the first differing byte in memory.
+    fn first_difference(x: u64, y: u64) -> i32 {
+        let shift = (x ^ y).trailing_zeros() & !7;
+        ((x >> shift) & 0xff) as i32 - ((y >> shift) & 0xff) as i32
+    }
+    let (a_words, b_words) = (a.as_chunks::<8>().0, b.as_chunks::<8>().0);
     for (x, y) in a_words.iter().zip(b_words) {
         let (x, y) = (u64::from_le_bytes(*x), u64::from_le_bytes(*y));
         if x != y {
-            // Little-endian: the first differing byte in memory is the lowest differing one.
-            let shift = (x ^ y).trailing_zeros() & !7;
-            return ((x >> shift) & 0xff) as i32 - ((y >> shift) & 0xff) as i32;
+            return first_difference(x, y);
         }
     }
-    for (&x, &y) in a_tail.iter().zip(b_tail) {
-        if x != y {
-            return i32::from(x) - i32::from(y);
+    let (x, y) = (last_word(a), last_word(b));
+    if x != y { first_difference(x, y) } else { 0 }
+}
+
+/// The last eight bytes of `bytes` as a little-endian word; of a text under eight bytes, its
+/// first four and last four bytes (overlapping: a byte in both halves is equal in both
+/// texts whenever it comes before their first difference), or its bytes and zeros, so that
+/// the lowest differing lane of two such words of texts of one length is their first
+/// differing byte.
+#[cfg_attr(not(target_family = "wasm"), allow(dead_code, reason = "the host module's memcmp; tested natively"))]
+fn last_word(bytes: &[u8]) -> u64 {
+    if let Some(last) = bytes.last_chunk::<8>() {
+        return u64::from_le_bytes(*last);
+    }
+    match (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+        (Some(first), Some(last)) => u64::from(u32::from_le_bytes(*first)) | u64::from(u32::from_le_bytes(*last)) << 32,
+        _ => {
+            let byte = |i: usize| u64::from(bytes.get(i).copied().unwrap_or(0));
+            byte(0) | byte(1) << 8 | byte(2) << 16
         }
     }
-    0
 }
 
 thread_local! {
