@@ -499,12 +499,19 @@ impl ModuleInstance {
         if out_len == 0 {
             return Err(ModuleError::BadAnswer("empty answer".into()));
         }
-        let mut answer = vec![0u8; out_len as usize];
-        self.memory
-            .read(&self.store, out_ptr as usize, &mut answer)
-            .map_err(|e| ModuleError::BadAnswer(format!("answer out of bounds: {e}")))?;
+        // Validated where it lies and copied once (no zeroed buffer to copy into first).
+        let (start, end) = (out_ptr as usize, out_ptr as usize + out_len as usize);
+        let answer = match self.memory.data(&self.store).get(start..end) {
+            None => Err(ModuleError::BadAnswer(format!(
+                "answer out of bounds: {out_len} bytes at {out_ptr} in {} bytes of memory",
+                self.memory.data_size(&self.store)
+            ))),
+            Some(bytes) => std::str::from_utf8(bytes)
+                .map(str::to_owned)
+                .map_err(|e| ModuleError::BadAnswer(format!("answer is not UTF-8: {e}"))),
+        }?;
         self.free.call(&mut self.store, (out_ptr, out_len)).map_err(trap)?;
-        String::from_utf8(answer).map_err(|e| ModuleError::BadAnswer(format!("answer is not UTF-8: {e}")))
+        Ok(answer)
     }
 }
 

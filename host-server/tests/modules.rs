@@ -132,6 +132,35 @@ async fn every_rejection_names_its_check_and_reason() {
             "trapped",
         ),
         ("garbage output", abi_module(1, "this is not JSON", "", "", MEMORY), "conformance", "not JSON"),
+        (
+            "an answer past the end of memory",
+            wat::parse_str(
+                r#"(module (memory (export "memory") 2)
+                  (func (export "nixflow_abi_version") (result i32) (i32.const 1))
+                  (func (export "nixflow_alloc") (param i32) (result i32) (i32.const 4096))
+                  (func (export "nixflow_free") (param i32 i32))
+                  (func (export "nixflow_call") (param i32 i32) (result i64)
+                    (i64.or (i64.shl (i64.const 131000) (i64.const 32)) (i64.const 100))))"#,
+            )
+            .unwrap(),
+            "conformance",
+            "answer out of bounds: 100 bytes at 131000 in 131072 bytes of memory",
+        ),
+        (
+            "an answer that is not UTF-8",
+            wat::parse_str(
+                r#"(module (memory (export "memory") 2)
+                  (data (i32.const 16) "{\"type\":\"failure\",\"errors\":[\ff]}")
+                  (func (export "nixflow_abi_version") (result i32) (i32.const 1))
+                  (func (export "nixflow_alloc") (param i32) (result i32) (i32.const 4096))
+                  (func (export "nixflow_free") (param i32 i32))
+                  (func (export "nixflow_call") (param i32 i32) (result i64)
+                    (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 31))))"#,
+            )
+            .unwrap(),
+            "conformance",
+            "answer is not UTF-8",
+        ),
         ("the wrong envelope", abi_module(1, r#"{"ok":true}"#, "", "", MEMORY), "conformance", "neither a success"),
     ];
     for (what, bytes, check, reason) in cases {
