@@ -1,7 +1,8 @@
 //! The benchmark's `evaluate` request in a loop, for instruction-count profiles, which a shared
-//! machine cannot disturb (wall-clock benchmarks here spread by 2×): natively (warm codec), or
+//! machine cannot disturb (wall-clock benchmarks here spread by 2×): natively (warm codec),
 //! with `--wasm MODULE` in one reused Wasmtime instance of a host-abi module (its JIT code is
-//! counted like any other).
+//! counted like any other), or with `--pooled MODULE` as the server calls it: a fresh instance
+//! per call, from a pooled engine, of a copy pre-initialized with the rule set.
 //!
 //! ```sh
 //! cargo build --profile ci -p nixflow-tests --example evaluate_loop
@@ -32,6 +33,18 @@ fn main() {
             let module = RuleModule::from_file(path, Limits::default()).expect("module");
             let mut instance = module.instance().expect("instance");
             Box::new(move |request| instance.call(request).expect("call"))
+        }
+        Some("--pooled") => {
+            // As the server calls a module: a fresh instance per call, from a pooled engine's
+            // slots, of a copy pre-initialized with the rule set.
+            let path = args.get(3).expect("--pooled needs a module path");
+            let limits = Limits::default();
+            let bytes = std::fs::read(path).expect("module bytes");
+            let engine = host_server::module::pooled_engine(&limits, 4).expect("engine");
+            let module = RuleModule::compile(&engine, &bytes, limits).expect("module");
+            let warm_up = format!(r#"{{"op":"validate","rule_set":{rules}}}"#);
+            let warm = module.pre_initialize(warm_up.as_bytes()).expect("pre-initialize");
+            Box::new(move |request| warm.call(request).expect("call"))
         }
         Some(other) => panic!("unknown argument {other}"),
         None => {
