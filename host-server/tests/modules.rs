@@ -34,6 +34,18 @@ fn abi_module(abi: u32, answer: &str, body: &str, extra: &str, memory: &str) -> 
     wat::parse_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 
+/// A module whose `nixflow_call` answers `len` bytes at `ptr`, whatever lies there: `data` places
+/// bytes (WAT), for answers [`abi_module`] cannot write (out of bounds, not UTF-8).
+fn answering_at(ptr: u32, len: u32, data: &str) -> Vec<u8> {
+    abi_module(
+        1,
+        "",
+        &format!("(return (i64.or (i64.shl (i64.const {ptr}) (i64.const 32)) (i64.const {len})))"),
+        data,
+        MEMORY,
+    )
+}
+
 const MEMORY: &str = r#"(memory (export "memory") 2)"#;
 const REFUSAL: &str = r#"{"type":"failure","errors":[]}"#;
 
@@ -134,30 +146,13 @@ async fn every_rejection_names_its_check_and_reason() {
         ("garbage output", abi_module(1, "this is not JSON", "", "", MEMORY), "conformance", "not JSON"),
         (
             "an answer past the end of memory",
-            wat::parse_str(
-                r#"(module (memory (export "memory") 2)
-                  (func (export "nixflow_abi_version") (result i32) (i32.const 1))
-                  (func (export "nixflow_alloc") (param i32) (result i32) (i32.const 4096))
-                  (func (export "nixflow_free") (param i32 i32))
-                  (func (export "nixflow_call") (param i32 i32) (result i64)
-                    (i64.or (i64.shl (i64.const 131000) (i64.const 32)) (i64.const 100))))"#,
-            )
-            .unwrap(),
+            answering_at(131_000, 100, ""),
             "conformance",
             "answer out of bounds: 100 bytes at 131000 in 131072 bytes of memory",
         ),
         (
             "an answer that is not UTF-8",
-            wat::parse_str(
-                r#"(module (memory (export "memory") 2)
-                  (data (i32.const 16) "{\"type\":\"failure\",\"errors\":[\ff]}")
-                  (func (export "nixflow_abi_version") (result i32) (i32.const 1))
-                  (func (export "nixflow_alloc") (param i32) (result i32) (i32.const 4096))
-                  (func (export "nixflow_free") (param i32 i32))
-                  (func (export "nixflow_call") (param i32 i32) (result i64)
-                    (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 31))))"#,
-            )
-            .unwrap(),
+            answering_at(16, 31, r#"(data (i32.const 16) "{\"type\":\"failure\",\"errors\":[\ff]}")"#),
             "conformance",
             "answer is not UTF-8",
         ),

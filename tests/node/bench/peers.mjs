@@ -185,14 +185,15 @@ async function timeOnce(fn, isAsync) {
   else for (const t of tickets) fn(t);
   return ((performance.now() - start) * 1000) / N;
 }
-const results = [];
-for (const [name, fn, isAsync] of engines) {
+async function medianOf(fn, isAsync) {
   await timeOnce(fn, isAsync); // warm-up
   const runs = [];
   for (let r = 0; r < 5; r++) runs.push(await timeOnce(fn, isAsync));
   runs.sort((a, b) => a - b);
-  results.push({ engine: name, us_per_eval: runs[2] });
+  return runs[2];
 }
+const results = [];
+for (const [name, fn, isAsync] of engines) results.push({ engine: name, us_per_eval: await medianOf(fn, isAsync) });
 const fastestOurs = results[0].us_per_eval;
 console.log(`\nNode ${process.version}, ${os.cpus()[0].model}, ${os.cpus().length} cores; ${N} tickets, median of 5 runs\n`);
 console.log('| engine | µs per evaluation | ratio to RuleEngine.classify |');
@@ -221,11 +222,7 @@ for (let i = 0; i < N; i++) {
 }
 const large = [];
 for (const [name, fn] of [['nixflow pkg/ RuleEngine.classify', nixflowLarge], ['hand-written JavaScript', handWrittenLarge]]) {
-  await timeOnce(fn, false);
-  const runs = [];
-  for (let r = 0; r < 5; r++) runs.push(await timeOnce(fn, false));
-  runs.sort((a, b) => a - b);
-  large.push({ engine: name, us_per_eval: runs[2] });
+  large.push({ engine: name, us_per_eval: await medianOf(fn, false) });
 }
 console.log(`\nThe same tickets with ${LARGE + 3} keyword rules (answers checked equal first):\n`);
 console.log('| engine | µs per evaluation | ratio to RuleEngine.classify |');
@@ -253,11 +250,7 @@ for (let i = 0; i < N; i++) {
 }
 const floor = [];
 for (const [name, fn] of [['nixflow pkg/ RuleEngine.classify, no keyword rules (nothing searched)', nixflowFloor], ['hand-written JavaScript, three keywords', handWritten]]) {
-  await timeOnce(fn, false);
-  const runs = [];
-  for (let r = 0; r < 5; r++) runs.push(await timeOnce(fn, false));
-  runs.sort((a, b) => a - b);
-  floor.push({ engine: name, us_per_eval: runs[2] });
+  floor.push({ engine: name, us_per_eval: await medianOf(fn, false) });
 }
 console.log(`\nThe floor under classify: the same tickets with no keyword rules, so that nothing is searched:\n`);
 console.log('| engine | µs per evaluation | ratio to the hand-written function |');
