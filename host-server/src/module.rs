@@ -500,7 +500,7 @@ impl ModuleInstance {
             return Err(ModuleError::BadAnswer("empty answer".into()));
         }
         // Validated where it lies and copied once (no zeroed buffer to copy into first).
-        let (start, end) = (out_ptr as usize, out_ptr as usize + out_len as usize);
+        let (start, end) = (out_ptr as usize, (out_ptr as usize).saturating_add(out_len as usize));
         let answer = match self.memory.data(&self.store).get(start..end) {
             None => Err(ModuleError::BadAnswer(format!(
                 "answer out of bounds: {out_len} bytes at {out_ptr} in {} bytes of memory",
